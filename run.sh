@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The book's one entry point. Each command first sets up .venv (once, and
+# again whenever requirements.txt changes).
+#
+#   bash run.sh lab     open the notebooks in JupyterLab (embedded PostgreSQL starts on first use)
+#   bash run.sh book    build the HTML book into _build/html
+#   bash run.sh test    run every test: each notebook re-executed by nbval, then tests/
+#   bash run.sh stop    stop the embedded PostgreSQL that notebooks share
+set -euo pipefail
+cd "$(dirname "$0")"
+
+venv="${VENV:-.venv}"
+python="$venv/bin/python"
+
+setup() {
+    if [ ! -x "$python" ]; then
+        python3 -m venv "$venv"
+    fi
+    local stamp="$venv/.requirements.sha256"
+    local wanted
+    wanted="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+        "$python" -m pip install --quiet --upgrade pip
+        "$python" -m pip install --quiet -r requirements.txt
+        echo "$wanted" >"$stamp"
+    fi
+}
+
+command="${1:-}"
+shift || true
+case "$command" in
+    lab)
+        setup
+        exec "$venv/bin/jupyter" lab notebooks/ "$@"
+        ;;
+    book)
+        setup
+        "$venv/bin/jupyter-book" build -W -n --keep-going . "$@"
+        echo "Open _build/html/index.html"
+        ;;
+    test)
+        setup
+        "$python" -m pytest -n 2 --dist loadscope "$@"
+        ;;
+    stop)
+        setup
+        "$python" -m booktools stop
+        ;;
+    *)
+        sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+        exit 2
+        ;;
+esac

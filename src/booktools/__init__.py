@@ -1,0 +1,1 @@
+"""Shared plumbing for the book's notebooks and tests."""

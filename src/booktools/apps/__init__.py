@@ -1,0 +1,1 @@
+"""Sample applications the notebooks and tests copy in as ``app.py``."""

@@ -1,0 +1,193 @@
+"""A scratch Alembic project: an app module, an environment, and the commands a reader types."""
+
+from __future__ import annotations
+
+import atexit
+import difflib
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from IPython.display import Markdown
+
+from booktools.errors import BookToolsError
+from booktools.tracebacks import SCRATCH_PARENT, trim
+
+APP_URL_ENV = "APP_DATABASE_URL"
+"""The sample apps read their database URL from here (never the admin's ``DATABASE_URL``)."""
+
+SAMPLE_APPS = ("users", "shop")
+
+
+def repository_root() -> Path:
+    """The book's checkout: where ``env_examples/`` lives."""
+    for start in (Path(__file__).resolve(), Path.cwd().resolve()):
+        for folder in (start, *start.parents):
+            if (folder / "env_examples").is_dir() and (folder / "_toc.yml").is_file():
+                return folder
+    raise BookToolsError(
+        "Cannot find the book's checkout (a folder with env_examples/ and _toc.yml). "
+        "Run from inside the repository, or install it with pip install -e ."
+    )
+
+
+def env_example(variant: str) -> Path:
+    """The folder of one ``env_examples/`` variant."""
+    folder = repository_root() / "env_examples" / variant
+    if not (folder / "migrations" / "env.py").is_file():
+        known = sorted(p.parent.parent.name for p in folder.parent.glob("*/migrations/env.py"))
+        raise BookToolsError(f"No env_examples variant {variant!r}; known: {', '.join(known)}.")
+    return folder
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command printed (trimmed, stdout and stderr interleaved) and its exit status."""
+
+    command: str
+    returncode: int
+    output: str
+
+    def _ipython_display_(self) -> None:
+        """Show nothing as a cell's value: ``run_command`` has printed the output already."""
+
+
+class CommandFailed(Exception):
+    """A command exited non-zero; shown in a notebook as the command's own traceback."""
+
+    def __init__(self, result: CommandResult, lines: list[str]) -> None:
+        last = next((line for line in reversed(lines) if line.strip()), "(no output)")
+        super().__init__(f"`{result.command}` exited with status {result.returncode}: {last}")
+        self.result = result
+        self.lines = lines
+
+    def _render_traceback_(self) -> list[str]:
+        return [*self.lines, f"[`{self.result.command}` exited with status {self.result.returncode}]"]
+
+
+class ScratchProject:
+    """A throwaway project folder: ``app.py`` beside ``alembic.ini`` and ``migrations/``.
+
+    Commands run with the folder as their working directory; what they print is
+    shown with the folder's path cut off, so outputs do not depend on the machine.
+    """
+
+    def __init__(self, root: Path, *, app_database_url: str) -> None:
+        self.root = root
+        self.app_database_url = app_database_url
+
+    @classmethod
+    def create(cls, name: str, *, app_database_url: str) -> ScratchProject:
+        SCRATCH_PARENT.mkdir(exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=SCRATCH_PARENT))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        return cls(root, app_database_url=app_database_url)
+
+    def environ(self) -> dict[str, str]:
+        return {**os.environ, APP_URL_ENV: self.app_database_url}
+
+    def add_app(self, sample: str = "users") -> Path:
+        """Copy a sample application in as ``app.py``."""
+        if sample not in SAMPLE_APPS:
+            raise BookToolsError(f"No sample app {sample!r}; known: {', '.join(SAMPLE_APPS)}.")
+        target = self.root / "app.py"
+        target.write_text(files("booktools.apps").joinpath(f"{sample}.py").read_text())
+        return target
+
+    def use_env(self, variant: str) -> None:
+        """Copy an ``env_examples/`` variant in: ``alembic.ini`` and ``migrations/``."""
+        source = env_example(variant)
+        shutil.copy(source / "alembic.ini", self.root / "alembic.ini")
+        shutil.rmtree(self.root / "migrations", ignore_errors=True)
+        shutil.copytree(source / "migrations", self.root / "migrations",
+                        ignore=shutil.ignore_patterns("__pycache__", "README.md"))
+
+    def use_env_py(self, variant: str) -> str:
+        """Put a variant's ``env.py`` over ours; return the ``env.py`` it replaced."""
+        target = self.root / "migrations" / "env.py"
+        before = target.read_text()
+        shutil.copy(env_example(variant) / "migrations" / "env.py", target)
+        return before
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+    def read(self, relative: str) -> str:
+        return self.path(relative).read_text()
+
+    def write(self, relative: str, text: str) -> Path:
+        target = self.path(relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        return target
+
+    def show(self, relative: str, *, language: str = "python") -> Markdown:
+        """A file of the project, as a highlighted block titled with its path."""
+        return Markdown(f"`{relative}`\n\n```{language}\n{self.read(relative).rstrip()}\n```")
+
+    def listing(self, relative: str = ".") -> str:
+        """The files under ``relative``, sorted, one per line (no caches)."""
+        base = self.path(relative)
+        names = sorted(
+            str(p.relative_to(base)) for p in base.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        )
+        return "\n".join(names)
+
+    def run(self, *args: str, check: bool = True, echo: bool = True) -> CommandResult:
+        """Run a command here; see ``run_command``."""
+        return run_command(args, cwd=self.root, env=self.environ(), check=check, echo=echo)
+
+    def alembic(self, *args: str, check: bool = True, echo: bool = True) -> CommandResult:
+        return self.run("alembic", *args, check=check, echo=echo)
+
+
+def run_command(
+    args: Sequence[str], *, cwd: Path, env: dict[str, str], check: bool = True, echo: bool = True
+) -> CommandResult:
+    """Run a command, print ``$ command`` and its trimmed output, and return both.
+
+    ``alembic`` and ``python`` run with this notebook's interpreter. With
+    ``check``, a non-zero exit raises ``CommandFailed``, which a notebook shows
+    as the command's own (trimmed) traceback.
+    """
+    command = shlex.join(args)
+    program = list(args)
+    if program[0] == "alembic":
+        program = [sys.executable, "-m", "alembic", *program[1:]]
+    elif program[0] == "python":
+        program = [sys.executable, *program[1:]]
+    completed = subprocess.run(
+        program,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    lines = trim(completed.stdout.splitlines())
+    result = CommandResult(command, completed.returncode, "\n".join(lines))
+    if echo:
+        print(f"$ {command}")
+    if completed.returncode != 0 and check:
+        raise CommandFailed(result, lines)
+    if echo and result.output:
+        print(result.output)
+    return result
+
+
+def diff(before: str, after: str, *, name: str) -> Markdown:
+    """A unified diff of two versions of a file, as a highlighted block."""
+    lines = difflib.unified_diff(
+        before.splitlines(), after.splitlines(), f"{name} (before)", f"{name} (after)", lineterm="", n=2
+    )
+    return Markdown("```diff\n" + "\n".join(lines) + "\n```")

@@ -1,0 +1,1 @@
+"""Pinned requirement files of the side environments the book compares against."""

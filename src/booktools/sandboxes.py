@@ -1,0 +1,73 @@
+"""Side environments, so the book can show other releases by running them.
+
+Each is a ``pip install --no-deps --target`` folder inside the virtualenv,
+made on first use from a pinned list in ``booktools/sandbox_requirements/``. Code runs
+there with ``python -S``: only that folder and the standard library are
+importable, as in a virtualenv where just those packages were installed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+from booktools.errors import BookToolsError
+from booktools.project import CommandResult, run_command
+
+SANDBOXES = ("sqlalchemy-2.1-without-greenlet", "sqlalchemy-2.0")
+
+
+def requirements(name: str) -> str:
+    if name not in SANDBOXES:
+        raise BookToolsError(f"No sandbox {name!r}; known: {', '.join(SANDBOXES)}.")
+    return files("booktools.sandbox_requirements").joinpath(f"{name}.txt").read_text()
+
+
+def sandbox(name: str) -> Path:
+    """The sandbox's folder, installed first if needed (quietly; once per virtualenv)."""
+    wanted = requirements(name)
+    folder = Path(sys.prefix) / "booktools-sandboxes" / name
+    folder.parent.mkdir(exist_ok=True)
+    with (folder.parent / f"{name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stamp = folder / "requirements.txt"
+        if stamp.is_file() and stamp.read_text() == wanted:
+            return folder
+        stamp.unlink(missing_ok=True)
+        pins = [line for line in wanted.splitlines() if line and not line.startswith("#")]
+        completed = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "--no-deps", "--upgrade", "--target", str(folder), *pins],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise BookToolsError(
+                f"Could not install the {name} sandbox (needs the package index once):\n"
+                f"{completed.stdout}{completed.stderr}"
+            )
+        stamp.write_text(wanted)
+    return folder
+
+
+def python(name: str, code: str, *, check: bool = True, env: dict[str, str] | None = None) -> CommandResult:
+    """Run ``python -c code`` in a sandbox and print it like a shell session."""
+    folder = sandbox(name)
+    environ = {**os.environ, **(env or {}), "PYTHONPATH": str(folder), "PYTHONNOUSERSITE": "1"}
+    return run_command(["python", "-S", "-c", code], cwd=folder, env=environ, check=check)
+
+
+def installed(name: str) -> list[str]:
+    """``name==version`` of every distribution in the sandbox, sorted."""
+    folder = sandbox(name)
+    found = []
+    for info in sorted(folder.glob("*.dist-info")):
+        meta = (info / "METADATA").read_text(errors="replace").splitlines()
+        fields = dict(line.split(": ", 1) for line in meta[:10] if ": " in line)
+        found.append(f"{fields['Name']}=={fields['Version']}")
+    return sorted(found, key=str.lower)
