@@ -346,6 +346,12 @@ class EmbeddedPostgres:
         runner = _runner()
         install = _install_dir(runner)
         self.directory.mkdir(mode=0o711, parents=True, exist_ok=True)
+        if runner is not None and not all(p.stat().st_mode & 0o001 for p in self.directory.parents):
+            raise BookToolsError(
+                f"PostgreSQL runs as {runner.pw_name!r} (never as root), who cannot enter "
+                f"{self.directory}. Point TMPDIR at a folder every user can enter, such as /tmp.",
+                directory=str(self.directory),
+            )
         password = self._initdb(install, runner) if not self.data_dir.exists() else None
         state = self._read_state()
         if password is None:

@@ -14,11 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from IPython.display import Markdown
 
 from booktools.errors import BookToolsError
 from booktools.tracebacks import SCRATCH_PARENT, trim
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 APP_URL_ENV = "APP_DATABASE_URL"
 """The sample apps read their database URL from here (never the admin's ``DATABASE_URL``)."""
@@ -92,6 +96,21 @@ class ScratchProject:
 
     def environ(self) -> dict[str, str]:
         return {**os.environ, APP_URL_ENV: self.app_database_url}
+
+    def activate(self) -> Config:
+        """Use this project in-process, as the ``alembic`` command would.
+
+        Its ``app.py`` becomes importable as ``app`` (a fresh import), its URL is
+        put in the environment, and the returned Config is for ``alembic.command``.
+        """
+        from alembic.config import Config
+
+        os.environ[APP_URL_ENV] = self.app_database_url
+        sys.modules.pop("app", None)
+        if str(self.root) in sys.path:
+            sys.path.remove(str(self.root))
+        sys.path.insert(0, str(self.root))
+        return Config(str(self.root / "alembic.ini"))
 
     def add_app(self, sample: str = "users") -> Path:
         """Copy a sample application in as ``app.py``."""

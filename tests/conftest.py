@@ -1,0 +1,56 @@
+"""Fixtures for tests that need the book's PostgreSQL or a scratch Alembic project."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import pytest
+
+from booktools.postgres import DEMO_ROLE, Database, Driver, Role, Server, get_server
+from booktools.project import ScratchProject
+
+
+@pytest.fixture(scope="session")
+def server() -> Server:
+    """The run's server: DATABASE_URL's, or the embedded one the plugin started."""
+    return get_server()
+
+
+def _test_database_name(request: pytest.FixtureRequest) -> str:
+    """Unique per test, readable, and within PostgreSQL's 63 bytes."""
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:8]
+    return f"t_{request.node.name[:40]}_{digest}"
+
+
+@pytest.fixture
+def database(server: Server, request: pytest.FixtureRequest) -> Database:
+    """A fresh database for this test, owned by the demo role."""
+    return server.fresh_database(_test_database_name(request))
+
+
+ProjectFactory = Callable[..., ScratchProject]
+
+
+@pytest.fixture
+def make_project(server: Server, request: pytest.FixtureRequest) -> ProjectFactory:
+    """Build scratch projects: ``make_project(app="shop", env="async", driver=..., owner=...)``.
+
+    Each gets its own fresh database, owned by ``owner``.
+    """
+    made = 0
+
+    def make(
+        *, app: str = "users", env: str | None = None, driver: Driver | None = Driver.ASYNCPG,
+        owner: Role = DEMO_ROLE,
+    ) -> ScratchProject:
+        nonlocal made
+        made += 1
+        database = server.fresh_database(f"{_test_database_name(request)}_{made}", owner=owner)
+        project = ScratchProject.create(f"test-{request.node.name[:30]}", app_database_url=database.url(driver))
+        project.add_app(app)
+        if env is not None:
+            project.use_env(env)
+        return project
+
+    return make

@@ -1,0 +1,58 @@
+"""nbval only compares what is stored: every notebook must be stored executed, in order, clean."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+MACHINE_PATHS = re.compile(r"/tmp/|/root/|/home/|site-packages|booktools-scratch|ipykernel_\d+")
+
+
+def code_cells(path: Path) -> list[dict]:
+    return [cell for cell in json.loads(path.read_text())["cells"] if cell["cell_type"] == "code"]
+
+
+def text_of(output: dict) -> str:
+    parts = [output.get("text", ""), output.get("evalue", ""), *output.get("data", {}).values()]
+    return "".join("".join(part) if isinstance(part, list) else str(part) for part in parts)
+
+
+def test_there_are_notebooks() -> None:
+    assert NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_code_cell_is_stored_executed_in_order(path: Path) -> None:
+    counts = [cell["execution_count"] for cell in code_cells(path)]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name}: execution counts {counts}; restart the kernel, run all cells, save"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_outputs_hold_no_machine_paths(path: Path) -> None:
+    leaks = [
+        match.group(0)
+        for cell in code_cells(path)
+        for output in cell["outputs"]
+        for match in [MACHINE_PATHS.search(text_of(output))]
+        if match
+    ]
+    assert not leaks, f"{path.name}: outputs depend on this machine: {leaks}"
+
+
+def test_every_notebook_is_in_the_table_of_contents() -> None:
+    toc = (ROOT / "_toc.yml").read_text()
+    listed = set(re.findall(r"file: notebooks/([\w-]+)", toc))
+    assert listed == {path.stem for path in NOTEBOOKS}
+
+
+def test_strict_nbval_is_configured() -> None:
+    configuration = (ROOT / "pyproject.toml").read_text() + (ROOT / "run.sh").read_text()
+    assert "--nbval-lax" not in configuration
+    assert '"--nbval"' in configuration

@@ -1,0 +1,250 @@
+"""The PostgreSQL helper does what the book promises: scram, loopback, isolation, clean exits."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import psycopg2
+import pytest
+
+from booktools.errors import BookToolsError
+from booktools.postgres import (
+    DEMO_ROLE,
+    STATE_ENV,
+    Database,
+    EmbeddedPostgres,
+    Role,
+    Server,
+    _install_dir,
+    _runner,
+    embedded_postgres,
+    server_from_url,
+)
+
+
+def admin_url(server: Server) -> str:
+    from sqlalchemy.engine import URL
+
+    return URL.create(
+        "postgresql", username=server.admin_user, password=server.admin_password,
+        host=server.host, port=server.port, database=server.admin_database,
+    ).render_as_string(hide_password=False)
+
+
+def connect(database: Database, role: Role) -> psycopg2.extensions.connection:
+    return psycopg2.connect(
+        host=database.server.host, port=database.server.port, dbname=database.name,
+        user=role.name, password=role.password, connect_timeout=5,
+    )
+
+
+def test_wrong_password_is_refused(database: Database) -> None:
+    connect(database, DEMO_ROLE).close()
+    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+        connect(database, Role(DEMO_ROLE.name, "not-the-password"))
+
+
+def test_masked_password_is_refused(database: Database) -> None:
+    """The pitfall the book is about: SQLAlchemy's *** is not the password."""
+    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+        connect(database, Role(DEMO_ROLE.name, "***"))
+
+
+def test_databases_are_isolated(server: Server) -> None:
+    first = server.fresh_database(f"iso_a_{os.getpid()}")
+    second = server.fresh_database(f"iso_b_{os.getpid()}")
+    with contextlib.closing(connect(first, DEMO_ROLE)) as connection, connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE only_in_first (id int)")
+        connection.commit()
+    with contextlib.closing(connect(second, DEMO_ROLE)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_first'")
+        assert cursor.fetchone() == (0,)
+    again = server.fresh_database(f"iso_a_{os.getpid()}")
+    with contextlib.closing(connect(again, DEMO_ROLE)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_first'")
+        assert cursor.fetchone() == (0,), "fresh_database must start from an empty database"
+
+
+def test_only_book_databases_are_dropped(server: Server) -> None:
+    assert server.fresh_database("postgres").name == "book_postgres"
+
+
+def test_database_url_is_honoured(server: Server) -> None:
+    """With DATABASE_URL set, the helper uses that server and starts nothing."""
+    code = (
+        "import json; from booktools.postgres import get_server; s = get_server(); "
+        "print(json.dumps([s.host, s.port, s.embedded]))"
+    )
+    environ = {k: v for k, v in os.environ.items() if k != STATE_ENV}
+    environ["DATABASE_URL"] = admin_url(server)
+    completed = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True,
+                               timeout=30, check=True)
+    assert json.loads(completed.stdout) == [server.host, server.port, False]
+
+
+def test_unreachable_database_url_names_host_and_port_fast() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(BookToolsError, match=f"127.0.0.1:{port}"):
+        server_from_url(f"postgresql://someone:secret@127.0.0.1:{port}/db")
+    assert time.monotonic() - started < 10
+
+
+def test_silent_server_times_out_within_10_s() -> None:
+    """A port that accepts connections but never speaks PostgreSQL must not hang."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(BookToolsError, match=f"127.0.0.1:{port}"):
+            server_from_url(f"postgresql://someone:secret@127.0.0.1:{port}/db")
+        assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mysql://user:pw@localhost/db", "must point at PostgreSQL"),
+        ("localhost:5432", "must point at PostgreSQL"),
+        ("postgresql://user:pw@localhost:notaport/db", "malformed"),
+        ("postgresql:///db", "names no host"),
+        ("postgresql://localhost:5432/db", "names no user"),
+    ],
+)
+def test_malformed_database_url_says_what_is_wrong(url: str, says: str) -> None:
+    with pytest.raises(BookToolsError, match=says):
+        server_from_url(url)
+
+
+@pytest.fixture(scope="module")
+def own_embedded() -> Iterator[EmbeddedPostgres]:
+    """A server of this module's own, so its process can be inspected and stopped."""
+    with embedded_postgres() as instance:
+        yield instance
+
+
+def test_embedded_server_listens_on_loopback_only_with_scram(own_embedded: EmbeddedPostgres) -> None:
+    server = own_embedded.attach()
+    assert server is not None
+    state = json.loads(own_embedded.state_file.read_text())
+    listening = [c.laddr for c in psutil.Process(state["pid"]).net_connections("all") if c.status == "LISTEN"]
+    assert listening, "the postmaster should listen somewhere"
+    assert {address.ip for address in listening} == {"127.0.0.1"}, listening
+    with contextlib.closing(server.connect_admin()) as connection, connection.cursor() as cursor:
+        cursor.execute("SHOW unix_socket_directories")
+        assert cursor.fetchone() == ("",)
+        cursor.execute("SELECT DISTINCT auth_method FROM pg_hba_file_rules")
+        assert {row[0] for row in cursor.fetchall()} == {"scram-sha-256"}
+    if os.geteuid() == 0:
+        assert psutil.Process(state["pid"]).username() != "root"
+
+
+def test_reused_server_is_ready_within_0_2_s(own_embedded: EmbeddedPostgres) -> None:
+    started = time.monotonic()
+    server = EmbeddedPostgres(own_embedded.directory).attach()
+    assert server is not None
+    server.connect_admin().close()
+    assert time.monotonic() - started < 0.2
+
+
+def test_busy_port_gets_a_clear_message() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(BookToolsError, match=f"Port {port} on 127.0.0.1 is already in use"):
+            with embedded_postgres(port=port):
+                pass
+
+
+def test_nothing_is_left_running() -> None:
+    with embedded_postgres() as instance:
+        pid = json.loads(instance.state_file.read_text())["pid"]
+        assert psutil.pid_exists(pid)
+        children = psutil.Process(pid).children(recursive=True)
+    assert not psutil.pid_exists(pid)
+    assert not any(child.is_running() for child in children)
+    assert not instance.directory.exists()
+
+
+def _bare_start_seconds(workdir: Path) -> float:
+    """initdb + pg_ctl start, as the facts file measures the floor, then stop."""
+    runner = _runner()
+    install = _install_dir(runner)
+    as_runner = {} if runner is None else {"user": runner.pw_uid, "group": runner.pw_gid, "extra_groups": []}
+    password_file = workdir / "pw"
+    password_file.write_text("bare\n")
+    if runner is not None:
+        os.chown(workdir, runner.pw_uid, runner.pw_gid)
+        os.chown(password_file, runner.pw_uid, runner.pw_gid)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = workdir / "data"
+    started = time.monotonic()
+    subprocess.run([str(install / "bin" / "initdb"), "-D", str(data), "--auth=scram-sha-256",
+                    f"--pwfile={password_file}", "-E", "UTF8", "-U", "postgres"],
+                   check=True, capture_output=True, **as_runner)
+    subprocess.run([str(install / "bin" / "pg_ctl"), "-D", str(data), "-w", "-l", str(workdir / "log"),
+                    "-o", f"-h 127.0.0.1 -p {port} -k ''", "start"], check=True, capture_output=True, **as_runner)
+    elapsed = time.monotonic() - started
+    subprocess.run([str(install / "bin" / "pg_ctl"), "-D", str(data), "-w", "-m", "immediate", "stop"],
+                   check=True, capture_output=True, **as_runner)
+    return elapsed
+
+
+def test_fresh_server_is_ready_within_1_2_times_bare_initdb_and_start() -> None:
+    """Interleaved and best-of-three, so a busy machine slows both sides alike."""
+    bare, ours = [], []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory(dir="/tmp") as workdir:
+            Path(workdir).chmod(0o755)
+            bare.append(_bare_start_seconds(Path(workdir)))
+        started = time.monotonic()
+        with embedded_postgres():
+            ours.append(time.monotonic() - started)
+    assert min(ours) <= 1.2 * min(bare), f"ours {ours} vs bare {bare}"
+
+
+def test_interactive_server_is_reused_and_stopped_by_one_command(tmp_path: Path) -> None:
+    """`python -m booktools start` twice gives one server; `stop` ends it."""
+    home = Path(tempfile.mkdtemp(dir="/tmp"))
+    home.chmod(0o755)
+    environ = {k: v for k, v in os.environ.items() if k not in (STATE_ENV, "DATABASE_URL")}
+    environ["TMPDIR"] = str(home)
+
+    def booktools(*args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "booktools", *args], env=environ, capture_output=True,
+                              text=True, timeout=60, check=True).stdout
+
+    try:
+        first = booktools("start")
+        started = time.monotonic()
+        second = booktools("start")
+        assert first == second and "embedded" in first
+        assert time.monotonic() - started < 2, "reusing must not initialise again (includes Python start-up)"
+        assert "running on 127.0.0.1:" in booktools("status")
+        state = json.loads(next(home.glob("booktools-pg-*/interactive/state.json")).read_text())
+        assert psutil.pid_exists(state["pid"])
+        assert booktools("stop") == "embedded PostgreSQL: stopped\n"
+        deadline = time.monotonic() + 5
+        while psutil.pid_exists(state["pid"]) and psutil.Process(state["pid"]).status() != "zombie":
+            assert time.monotonic() < deadline, "postgres still running after stop"
+            time.sleep(0.05)
+        assert booktools("status") == "embedded PostgreSQL: not running\n"
+    finally:
+        subprocess.run([sys.executable, "-m", "booktools", "stop"], env=environ, capture_output=True, check=False)
+        subprocess.run(["rm", "-rf", str(home)], check=False)
