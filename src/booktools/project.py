@@ -29,6 +29,8 @@ APP_URL_ENV = "APP_DATABASE_URL"
 
 SAMPLE_APPS = ("users", "shop")
 
+COLOUR_FORCING = ("FORCE_COLOR", "CLICOLOR_FORCE", "PY_COLORS")
+
 
 def repository_root() -> Path:
     """The book's checkout: where ``env_examples/`` lives."""
@@ -95,7 +97,16 @@ class ScratchProject:
         return cls(root, app_database_url=app_database_url)
 
     def environ(self) -> dict[str, str]:
-        return {**os.environ, APP_URL_ENV: self.app_database_url}
+        """The commands' environment: this process's, plus the app's URL, made repeatable."""
+        environ = {name: value for name, value in os.environ.items() if name not in COLOUR_FORCING}
+        return {
+            **environ,
+            APP_URL_ENV: self.app_database_url,
+            # ipykernel forces colours on child processes; stored outputs stay plain text.
+            "NO_COLOR": "1",
+            # Wrapped lines (pytest's, argparse's) follow the terminal width; fix it.
+            "COLUMNS": "80",
+        }
 
     def activate(self) -> Config:
         """Use this project in-process, as the ``alembic`` command would.
@@ -146,6 +157,14 @@ class ScratchProject:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
         return target
+
+    def edit(self, relative: str, old: str, new: str) -> Markdown:
+        """Replace ``old`` (which must occur exactly once) with ``new``; show the diff."""
+        before = self.read(relative)
+        if before.count(old) != 1:
+            raise BookToolsError(f"Expected {old!r} exactly once in {relative}, found {before.count(old)}.")
+        self.write(relative, before.replace(old, new))
+        return diff(before, self.read(relative), name=relative)
 
     def show(self, relative: str, *, language: str = "python") -> Markdown:
         """A file of the project, as a highlighted block titled with its path."""

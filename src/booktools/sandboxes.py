@@ -16,7 +16,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from booktools.errors import BookToolsError
-from booktools.project import CommandResult, run_command
+from booktools.project import CommandResult, ScratchProject, run_command
 
 SANDBOXES = ("sqlalchemy-2.1-without-greenlet", "sqlalchemy-2.0")
 
@@ -71,3 +71,14 @@ def installed(name: str) -> list[str]:
         fields = dict(line.split(": ", 1) for line in meta[:10] if ": " in line)
         found.append(f"{fields['Name']}=={fields['Version']}")
     return sorted(found, key=str.lower)
+
+
+def alembic(name: str, project: ScratchProject, *args: str, check: bool = True) -> CommandResult:
+    """Run ``alembic`` from a sandbox in ``project``'s folder: another release, the same files.
+
+    Printed as ``$ python -S -m alembic ...``, since it is the sandbox's Alembic and
+    SQLAlchemy that run, importing the project's ``app.py`` and ``env.py``.
+    """
+    folder = sandbox(name)
+    environ = {**project.environ(), "PYTHONPATH": str(folder), "PYTHONNOUSERSITE": "1"}
+    return run_command(["python", "-S", "-m", "alembic", *args], cwd=project.root, env=environ, check=check)
