@@ -1,0 +1,221 @@
+"""The book as a website: it builds without a warning, and its key pages hold what they must.
+
+One build (about 7 s; it renders the outputs stored in the notebooks, no database) into a
+temporary folder, shared by every test in this module. Under pytest-xdist (``--dist
+loadscope``) the module runs on one worker, so the book is built once per run.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
+REPOSITORY = "missinggreenlet-book/missinggreenlet-book"
+
+MISSING_GREENLET = (
+    "sqlalchemy.exc.MissingGreenlet: greenlet_spawn has not been called; can't call await_() here"
+)
+
+# Each message on the troubleshooting page, and whether a chapter's stored output must show it
+# verbatim (False: the page explains it, no chapter raises it).
+TROUBLESHOOTING_MESSAGES = {
+    MISSING_GREENLET: True,
+    "sqlalchemy.exc.MissingGreenlet: greenlet_spawn has not been called; can't call await_only() here": True,
+    "RuntimeWarning: coroutine 'connect' was never awaited": True,
+    "ImportError: The SQLAlchemy asyncio module requires that the Python 'greenlet' library is installed": True,
+    'password authentication failed for user "alembic_demo"': True,
+    "ModuleNotFoundError: No module named 'psycopg'": True,
+    'invalid dsn: invalid connection option "ssl"': True,
+    "ValueError: invalid interpolation syntax": True,
+    "RuntimeError: asyncio.run() cannot be called from a running event loop": True,
+    "'Customer.orders' is not available due to lazy='raise'": True,
+    'type "orderstatus" already exists': True,
+    "No new upgrade operations detected.": True,
+    "ConnectionRefusedError: [Errno 111] Connect call failed": True,
+    "FAILED: Can't proceed with --autogenerate option": True,
+    "FAILED: New upgrade operations detected": True,
+    "Connection refused": False,
+}
+
+
+class _Page(HTMLParser):
+    """The parts of a built page the tests look at: element ids, link targets, text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+        self.text_parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if attributes.get("id"):
+            self.ids.add(str(attributes["id"]))
+        if tag == "a" and attributes.get("href"):
+            self.links.append(str(attributes["href"]))
+
+    def handle_data(self, data: str) -> None:
+        self.text_parts.append(data)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts)
+
+
+def parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``jupyter-book build -W -n --keep-going`` of the repository, into a temporary folder."""
+    output = tmp_path_factory.mktemp("book")
+    completed = subprocess.run(
+        [str(JUPYTER_BOOK), "build", "-W", "-n", "--keep-going", "--path-output", str(output), str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    return completed, output / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def site(build: tuple[subprocess.CompletedProcess[str], Path]) -> Path:
+    completed, html_dir = build
+    if not (html_dir / "index.html").is_file():
+        pytest.fail(f"The book was not built:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
+    return html_dir
+
+
+def test_build_passes_without_warnings(build: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    completed, _ = build
+    log = re.sub(r"\x1b\[[0-9;]*m", "", completed.stdout + completed.stderr)
+    warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
+    assert completed.returncode == 0 and not warnings, "\n".join(warnings) or log[-3000:]
+
+
+def test_chapter_1_renders_missinggreenlet_as_a_traceback(site: Path) -> None:
+    source = (site / "notebooks" / "01-reproduce-missinggreenlet.html").read_text(encoding="utf-8")
+    tracebacks = re.findall(r'<div class="output traceback highlight-pytb[^"]*">(.*?)</div>', source, re.S)
+    assert any(MISSING_GREENLET in html.unescape(re.sub(r"<[^>]+>", "", block)) for block in tracebacks), (
+        "chapter 1 should show MissingGreenlet in a highlighted traceback block"
+    )
+
+
+def test_troubleshooting_page_holds_every_message(site: Path) -> None:
+    page = parse(site / "book" / "troubleshooting.html")
+    missing = [message for message in TROUBLESHOOTING_MESSAGES if message not in page.text]
+    assert not missing, f"not on the troubleshooting page: {missing}"
+    assert "xd2s" in page.text
+    assert "https://sqlalche.me/e/21/xd2s" in page.links
+
+
+def stored_output_text() -> str:
+    """Everything the notebooks' stored outputs show: streams, results, errors with tracebacks."""
+    shown = []
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+            for output in cell.get("outputs", []):
+                parts = [output.get("text", ""), output.get("evalue", ""), output.get("traceback", [])]
+                parts += [output.get("data", {}).get(kind, "") for kind in ("text/plain", "text/markdown")]
+                shown += ["".join(part) for part in parts]
+    return "\n".join(shown)
+
+
+def test_troubleshooting_messages_are_the_chapters_own_output() -> None:
+    """The page quotes stored outputs verbatim, so it cannot drift from what the code prints."""
+    shown = stored_output_text()
+    missing = [
+        message for message, from_a_chapter in TROUBLESHOOTING_MESSAGES.items()
+        if from_a_chapter and message not in shown
+    ]
+    assert not missing, f"no chapter's stored output shows: {missing}"
+
+
+def test_landing_page_routes_to_troubleshooting(site: Path) -> None:
+    assert 'url=book/intro.html' in (site / "index.html").read_text(encoding="utf-8")
+    page = parse(site / "book" / "intro.html")
+    assert any(link.startswith("troubleshooting.html#") for link in page.links)
+    assert MISSING_GREENLET in page.text
+
+
+def test_exercise_solution_is_hidden_in_a_dropdown(site: Path) -> None:
+    source = (site / "notebooks" / "01-reproduce-missinggreenlet.html").read_text(encoding="utf-8")
+    solution = re.search(r'<div class="solution dropdown admonition"[^>]*>(.*?)</section>\s*</div>', source, re.S)
+    assert solution, "chapter 1's solution should be a dropdown (sphinx-exercise :class: dropdown)"
+    assert '"alembic history": False' in html.unescape(re.sub(r"<[^>]+>", "", solution.group(1)))
+    assert "togglebutton" in source, "the dropdown needs sphinx-togglebutton to fold"
+
+
+def test_internal_links_and_anchors_resolve(site: Path) -> None:
+    """Every in-book link lands on a page that exists, and on an anchor that page has."""
+    pages = {path: parse(path) for path in site.rglob("*.html") if "_static" not in path.parts}
+    broken = []
+    for path, page in pages.items():
+        for link in page.links:
+            if re.match(r"^[a-z]+:", link) or link.startswith("_"):
+                continue
+            target, _, fragment = link.partition("#")
+            target_path = (path.parent / target).resolve() if target else path
+            if target_path.suffix != ".html":
+                continue
+            if target_path not in pages:
+                broken.append(f"{path.relative_to(site)}: {link} (no such page)")
+            elif fragment and fragment not in pages[target_path].ids:
+                broken.append(f"{path.relative_to(site)}: {link} (no such anchor)")
+    assert not broken, "\n".join(sorted(set(broken)))
+
+
+def test_glossary_anchors_chapters_use_exist() -> None:
+    """Chapters link ``../book/glossary.md#<slug>``: these are the slugs MyST makes of its headings."""
+    slugs = subprocess.run(
+        [str(Path(sys.executable).parent / "myst-anchors"), "-l", "3", str(ROOT / "book" / "glossary.md")],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    expected = {"async-engine", "autogenerate", "dbapi", "envpy", "event-loop", "greenlet", "lazy-loading",
+                "missinggreenlet", "offline-mode", "run_sync", "scram"}
+    assert expected <= set(re.findall(r'id="([^"]+)"', slugs))
+
+
+def test_search_and_copy_button_are_built(site: Path) -> None:
+    assert (site / "search.html").is_file()
+    index = (site / "searchindex.js").read_text(encoding="utf-8")
+    # Terms are stored stemmed, as the search box stems what a reader types: "xd2s" -> "xd2".
+    for term in ("missinggreenlet", "greenlet_spawn", "xd2"):
+        assert f'"{term}"' in index, f"search does not know {term!r}"
+    chapter = (site / "notebooks" / "01-reproduce-missinggreenlet.html").read_text(encoding="utf-8")
+    assert "copybutton.js" in chapter and (site / "_static" / "copybutton.js").is_file()
+
+
+def test_launch_buttons_open_the_notebook_on_binder_and_colab(site: Path) -> None:
+    links = parse(site / "notebooks" / "01-reproduce-missinggreenlet.html").links
+    notebook = "notebooks/01-reproduce-missinggreenlet.ipynb"
+    assert f"https://mybinder.org/v2/gh/{REPOSITORY}/main?urlpath=lab/tree/{notebook}" in links
+    assert f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/{notebook}" in links
+    assert f"https://github.com/{REPOSITORY}" in links
+
+
+def test_versions_page_matches_requirements() -> None:
+    """book/versions.md quotes the pins of requirements.txt; a bumped pin must update the page."""
+    page = (ROOT / "book" / "versions.md").read_text(encoding="utf-8").lower()
+    pins = re.findall(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", (ROOT / "requirements.txt").read_text(), re.M)
+    assert pins
+    rows = {line.split("|")[1].strip(): line for line in page.splitlines() if line.startswith("| ")}
+    stale = [
+        f"{name}=={version}"
+        for name, version in pins
+        if not any(row.startswith(name.lower()) and f"| {version} |" in line for row, line in rows.items())
+    ]
+    assert not stale, f"book/versions.md does not show: {stale}"
