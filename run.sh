@@ -6,6 +6,8 @@
 #   bash run.sh book    build the HTML book into _build/html
 #   bash run.sh test    run every test: each notebook re-executed by nbval, then tests/
 #   bash run.sh stop    stop the embedded PostgreSQL that notebooks share
+#   bash run.sh student build a student edition (no solutions) into _build/student/_build/html
+#   bash run.sh setup   only set up .venv
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -46,8 +48,18 @@ case "$command" in
         setup
         "$python" -m booktools stop
         ;;
+    student)
+        setup
+        rm -rf _build/student
+        "$python" -m booktools student-edition _build/student
+        "$venv/bin/jupyter-book" build -W -n --keep-going _build/student "$@"
+        echo "Open _build/student/_build/html/index.html"
+        ;;
+    setup)
+        setup
+        ;;
     *)
-        sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac

@@ -1,10 +1,12 @@
-"""``python -m booktools``: manage the embedded PostgreSQL notebooks share."""
+"""``python -m booktools``: manage the embedded PostgreSQL notebooks share; make a student edition."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from booktools import student_edition
 from booktools.errors import BookToolsError
 from booktools.postgres import get_server, interactive_instance
 
@@ -15,7 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("start", help="start (or reuse) the server notebooks use; print where it listens")
     commands.add_parser("status", help="say whether the notebooks' embedded server is running")
     commands.add_parser("stop", help="stop the notebooks' embedded server")
+    student = commands.add_parser("student-edition", help="copy the committed book without the solutions")
+    student.add_argument("destination", type=Path)
     arguments = parser.parse_args(argv)
+    if arguments.command == "student-edition":
+        stripped = student_edition.make(arguments.destination)
+        print(f"{len(stripped)} notebooks without solutions in {arguments.destination}")
+        return 0
     instance = interactive_instance()
     try:
         if arguments.command == "start":
