@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -24,33 +24,36 @@ def _test_database_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database(server: Server, request: pytest.FixtureRequest) -> Database:
-    """A fresh database for this test, owned by the demo role."""
-    return server.fresh_database(_test_database_name(request))
+def database(server: Server, request: pytest.FixtureRequest) -> Iterator[Database]:
+    """A fresh database for this test, owned by the demo role; dropped afterwards."""
+    database = server.fresh_database(_test_database_name(request))
+    yield database
+    server.drop_database(database)
 
 
 ProjectFactory = Callable[..., ScratchProject]
 
 
 @pytest.fixture
-def make_project(server: Server, request: pytest.FixtureRequest) -> ProjectFactory:
+def make_project(server: Server, request: pytest.FixtureRequest) -> Iterator[ProjectFactory]:
     """Build scratch projects: ``make_project(app="shop", env="async", driver=..., owner=...)``.
 
-    Each gets its own fresh database, owned by ``owner``.
+    Each gets its own fresh database, owned by ``owner``, dropped after the test.
     """
-    made = 0
+    made: list[Database] = []
 
     def make(
         *, app: str = "users", env: str | None = None, driver: Driver | None = Driver.ASYNCPG,
         owner: Role = DEMO_ROLE,
     ) -> ScratchProject:
-        nonlocal made
-        made += 1
-        database = server.fresh_database(f"{_test_database_name(request)}_{made}", owner=owner)
+        database = server.fresh_database(f"{_test_database_name(request)}_{len(made) + 1}", owner=owner)
+        made.append(database)
         project = ScratchProject.create(f"test-{request.node.name[:30]}", app_database_url=database.url(driver))
         project.add_app(app)
         if env is not None:
             project.use_env(env)
         return project
 
-    return make
+    yield make
+    for database in made:
+        server.drop_database(database)

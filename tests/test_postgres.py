@@ -73,10 +73,17 @@ def test_databases_are_isolated(server: Server) -> None:
     with contextlib.closing(connect(again, DEMO_ROLE)) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_first'")
         assert cursor.fetchone() == (0,), "fresh_database must start from an empty database"
+    server.drop_database(again)
+    server.drop_database(second)
 
 
 def test_only_book_databases_are_dropped(server: Server) -> None:
-    assert server.fresh_database("postgres").name == "book_postgres"
+    """Pointing DATABASE_URL at a real server must never cost it a database."""
+    made = server.fresh_database("postgres")
+    assert made.name == "book_postgres"
+    server.drop_database(made)
+    with pytest.raises(BookToolsError, match="Refusing to drop 'postgres'"):
+        server.drop_database(Database(server, "postgres", DEMO_ROLE))
 
 
 def test_database_url_is_honoured(server: Server) -> None:

@@ -140,6 +140,15 @@ class Server:
             )
         return database
 
+    def drop_database(self, database: Database) -> None:
+        """Drop a database ``fresh_database`` made (tests clean up after themselves)."""
+        from psycopg2 import sql
+
+        if not database.name.startswith(DATABASE_PREFIX):
+            raise BookToolsError(f"Refusing to drop {database.name!r}: not one of the book's databases.")
+        with contextlib.closing(self.connect_admin()) as connection, connection.cursor() as cursor:
+            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database.name)))
+
 
 @dataclass(frozen=True)
 class Database:
