@@ -205,7 +205,8 @@ def run_command(
     completed = subprocess.run(
         program,
         cwd=cwd,
-        env=env,
+        # Unbuffered, a Python child's stdout and stderr interleave in the order they were written.
+        env={**env, "PYTHONUNBUFFERED": "1"},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
