@@ -62,6 +62,21 @@ asyncio.run(migrate())
 """
 """The connection-sharing README's snippet: Alembic called from inside a running event loop."""
 
+DIRECT_CALL_IN_A_RUNNING_LOOP = """
+import asyncio
+
+from alembic import command
+from alembic.config import Config
+
+
+async def startup():
+    command.upgrade(Config("alembic.ini"), "head")
+
+
+asyncio.run(startup())
+"""
+"""The naive call from async code (a FastAPI lifespan, an async test): no connection handed over."""
+
 
 def alembic(project: ScratchProject, *args: str) -> str:
     """Run an alembic command that must succeed; return what it printed."""
@@ -168,6 +183,17 @@ class TestRunningEventLoop:
         project = make_project(env="connection-sharing")
         alembic(project, *AUTOGENERATE)
         result = project.run("python", "-c", CALLER_WITH_A_RUNNING_LOOP, check=False, echo=False)
+        assert result.returncode == 0, result.output
+        assert "Running upgrade  -> 0001" in result.output
+
+    @pytest.mark.parametrize(("variant", "driver"), [FIXES[0], FIXES[2]])
+    def test_sync_variants_migrate_inside_a_running_loop(
+        self, make_project: ProjectFactory, variant: str, driver: Driver
+    ) -> None:
+        """Nothing in a synchronous env.py awaits: it works, holding up the loop while it runs."""
+        project = make_project(env=variant, driver=driver)
+        alembic(project, *AUTOGENERATE)
+        result = project.run("python", "-c", DIRECT_CALL_IN_A_RUNNING_LOOP, check=False, echo=False)
         assert result.returncode == 0, result.output
         assert "Running upgrade  -> 0001" in result.output
 
