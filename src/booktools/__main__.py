@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
-from booktools import student_edition
 from booktools.errors import BookToolsError
 from booktools.postgres import get_server, interactive_instance
 
@@ -21,7 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     student.add_argument("destination", type=Path)
     arguments = parser.parse_args(argv)
     if arguments.command == "student-edition":
-        stripped = student_edition.make(arguments.destination)
+        from booktools import student_edition
+
+        try:
+            stripped = student_edition.make(arguments.destination)
+        except (subprocess.CalledProcessError, BookToolsError) as error:
+            print(f"error: could not export the book (needs a git checkout with a commit): {error}",
+                  file=sys.stderr)
+            return 1
         print(f"{len(stripped)} notebooks without solutions in {arguments.destination}")
         return 0
     instance = interactive_instance()

@@ -8,7 +8,7 @@ from booktools.tracebacks import install_in_ipython
 
 
 def start_chapter(
-    name: str, *, app: str | None = "users", driver: Driver | None = Driver.ASYNCPG, owner: Role = DEMO_ROLE
+    name: str, *, app: str | None = "users", driver: Driver = Driver.ASYNCPG, owner: Role = DEMO_ROLE
 ) -> tuple[Database, ScratchProject]:
     """Trimmed tracebacks, a fresh database called ``book_<name>``, and a scratch project.
 
@@ -23,9 +23,10 @@ def start_chapter(
     return database, project
 
 
-def show_versions(database: Database, *, packages: tuple[str, ...] = (
-    "sqlalchemy", "alembic", "asyncpg", "greenlet", "psycopg2-binary", "psycopg",
-)) -> None:
+SHOWN_PACKAGES = ("sqlalchemy", "alembic", "asyncpg", "greenlet", "psycopg2-binary", "psycopg")
+
+
+def show_versions(database: Database) -> None:
     """Print the releases this chapter ran on, and the server's major version."""
     import contextlib
     from importlib.metadata import version
@@ -34,5 +35,5 @@ def show_versions(database: Database, *, packages: tuple[str, ...] = (
         cursor.execute("SHOW server_version_num")
         row = cursor.fetchone()
     major = int(row[0]) // 10000 if row else "?"
-    shown = [f"{name} {version(name)}" for name in packages]
+    shown = [f"{name} {version(name)}" for name in SHOWN_PACKAGES]
     print("Ran on: " + ", ".join(shown) + f"; PostgreSQL {major}")

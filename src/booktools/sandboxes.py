@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from importlib.resources import files
@@ -37,11 +38,13 @@ def sandbox(name: str) -> Path:
         stamp = folder / "requirements.txt"
         if stamp.is_file() and stamp.read_text() == wanted:
             return folder
-        stamp.unlink(missing_ok=True)
         pins = [line for line in wanted.splitlines() if line and not line.startswith("#")]
+        # A fresh folder each time: installing over an old one would keep packages the list dropped.
+        staging = folder.with_name(f"{name}.installing")
+        shutil.rmtree(staging, ignore_errors=True)
         completed = subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--no-deps", "--upgrade", "--target", str(folder), *pins],
+             "--no-deps", "--target", str(staging), *pins],
             capture_output=True,
             text=True,
             check=False,
@@ -51,14 +54,16 @@ def sandbox(name: str) -> Path:
                 f"Could not install the {name} sandbox (needs the package index once):\n"
                 f"{completed.stdout}{completed.stderr}"
             )
-        stamp.write_text(wanted)
+        (staging / "requirements.txt").write_text(wanted)
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
     return folder
 
 
-def python(name: str, code: str, *, check: bool = True, env: dict[str, str] | None = None) -> CommandResult:
+def python(name: str, code: str, *, check: bool = True) -> CommandResult:
     """Run ``python -c code`` in a sandbox and print it like a shell session."""
     folder = sandbox(name)
-    environ = {**os.environ, **(env or {}), "PYTHONPATH": str(folder), "PYTHONNOUSERSITE": "1"}
+    environ = {**os.environ, "PYTHONPATH": str(folder), "PYTHONNOUSERSITE": "1"}
     return run_command(["python", "-S", "-c", code], cwd=folder, env=environ, check=check)
 
 

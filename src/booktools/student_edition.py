@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from booktools.errors import BookToolsError
 from booktools.project import repository_root
 
 SOLUTION_START = "```{solution-start}"
@@ -24,24 +25,35 @@ IN_FULL_EDITION = "*The solution is in the full edition of the book.*"
 
 
 def without_solutions(notebook: dict[str, Any]) -> dict[str, Any]:
-    """``notebook`` with each gated solution replaced by a pointer to the full edition."""
+    """``notebook`` with each gated solution replaced by a pointer to the full edition.
+
+    The code cell right after a solution, the exercise's check, keeps its code but
+    loses its stored output. A solution that starts and never ends is an error, not
+    a reason to drop the rest of the chapter.
+    """
     kept: list[dict[str, Any]] = []
-    in_solution = check_cell_next = False
+    in_solution = after_solution = False
     for cell in notebook["cells"]:
         text = "".join(cell["source"])
-        if SOLUTION_START in text:
+        starts, ends = SOLUTION_START in text, SOLUTION_END in text
+        if starts and (in_solution or ends):
+            raise BookToolsError("A solution starts inside another, or starts and ends in one cell.")
+        if starts:
             kept.append({**cell, "source": text.split(SOLUTION_START)[0] + IN_FULL_EDITION})
-            in_solution = True
+            in_solution, after_solution = True, False
         elif in_solution:
-            if SOLUTION_END in text:
+            if ends:
                 rest = text.split(SOLUTION_END, 1)[1].strip()
                 kept.extend([{**cell, "source": rest}] if rest else [])
-                in_solution, check_cell_next = False, True
-        elif check_cell_next and cell["cell_type"] == "code":
+                in_solution, after_solution = False, True
+        elif after_solution and cell["cell_type"] == "code":
             kept.append({**cell, "outputs": [], "execution_count": None})
-            check_cell_next = False
+            after_solution = False
         else:
             kept.append(cell)
+            after_solution = False
+    if in_solution:
+        raise BookToolsError("A solution starts and never ends (no solution-end directive).")
     return {**notebook, "cells": kept}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import sysconfig
 import tempfile
 import traceback
@@ -20,8 +19,13 @@ LIBRARY_FRAMES_KEPT = 2
 _STDLIB = sysconfig.get_paths()["stdlib"]
 _CELL = re.compile(r"/ipykernel_\d+/\d+\.py$")
 
-SCRATCH_PARENT = Path(tempfile.gettempdir()) / f"booktools-scratch-{os.geteuid()}"
-"""Every scratch project lives in a folder of its own under here."""
+SCRATCH_ENV = "BOOKTOOLS_SCRATCH"
+"""A test run sets this to a folder of its own for scratch projects, and removes it at the end."""
+
+
+def scratch_parent() -> Path:
+    """Where every scratch project gets a folder of its own."""
+    return Path(os.environ.get(SCRATCH_ENV) or Path(tempfile.gettempdir()) / f"booktools-scratch-{os.geteuid()}")
 
 
 def short_path(path: str) -> str:
@@ -30,8 +34,8 @@ def short_path(path: str) -> str:
         return path.split("site-packages/", 1)[1]
     if "/booktools-sandboxes/" in path:
         return path.split("/booktools-sandboxes/", 1)[1].split("/", 1)[-1]
-    if path.startswith(f"{SCRATCH_PARENT}/"):
-        return path[len(str(SCRATCH_PARENT)) + 1 :].split("/", 1)[-1]
+    if path.startswith(f"{scratch_parent()}/"):
+        return path[len(str(scratch_parent())) + 1 :].split("/", 1)[-1]
     if path.startswith(f"{_STDLIB}/"):
         return "python/" + path[len(_STDLIB) + 1 :]
     if _CELL.search(path):
@@ -41,7 +45,7 @@ def short_path(path: str) -> str:
 
 def _is_readers_frame(path: str) -> bool:
     """A frame in the reader's own code: their cell, env.py or app."""
-    return bool(_CELL.search(path)) or path.startswith(f"{SCRATCH_PARENT}/")
+    return bool(_CELL.search(path)) or path.startswith(f"{scratch_parent()}/")
 
 
 def trim(lines: Iterable[str]) -> list[str]:
@@ -118,4 +122,3 @@ def install_in_ipython() -> None:
         shell._showtraceback(etype, value, lines)
 
     shell.set_custom_exc((Exception,), show)
-    sys.excepthook = sys.__excepthook__
