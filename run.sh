@@ -33,6 +33,8 @@ shift || true
 case "$command" in
     lab)
         setup
+        # In a container you are often root; JupyterLab refuses that unless told.
+        if [ "$(id -u)" = 0 ]; then set -- --allow-root "$@"; fi
         exec "$venv/bin/jupyter" lab notebooks/ "$@"
         ;;
     book)
