@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from booktools.requirements import pins
+
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
 REPOSITORY = "missinggreenlet-book/missinggreenlet-book"
@@ -210,12 +212,12 @@ def test_launch_buttons_open_the_notebook_on_binder_and_colab(site: Path) -> Non
 def test_versions_page_matches_requirements() -> None:
     """book/versions.md quotes the pins of requirements.txt; a bumped pin must update the page."""
     page = (ROOT / "book" / "versions.md").read_text(encoding="utf-8").lower()
-    pins = re.findall(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", (ROOT / "requirements.txt").read_text(), re.M)
-    assert pins
+    pinned = pins(ROOT / "requirements.txt")
+    assert pinned
     rows = {line.split("|")[1].strip(): line for line in page.splitlines() if line.startswith("| ")}
     stale = [
         f"{name}=={version}"
-        for name, version in pins
+        for name, version in pinned.items()
         if not any(row.startswith(name.lower()) and f"| {version} |" in line for row, line in rows.items())
     ]
     assert not stale, f"book/versions.md does not show: {stale}"

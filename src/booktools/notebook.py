@@ -17,23 +17,32 @@ def start_chapter(
     """
     install_in_ipython()
     database = get_server().fresh_database(name, owner=owner)
-    project = ScratchProject.create(name, app_database_url=database.url(driver))
+    return database, start_chapter_without_postgres(name, app_database_url=database.url(driver), app=app)
+
+
+def start_chapter_without_postgres(name: str, *, app_database_url: str, app: str | None = "users") -> ScratchProject:
+    """Trimmed tracebacks and a scratch project whose app connects to ``app_database_url``."""
+    install_in_ipython()
+    project = ScratchProject.create(name, app_database_url=app_database_url)
     if app is not None:
         project.add_app(app)
-    return database, project
+    return project
 
 
 SHOWN_PACKAGES = ("sqlalchemy", "alembic", "asyncpg", "greenlet", "psycopg2-binary", "psycopg")
 
 
-def show_versions(database: Database) -> None:
-    """Print the releases this chapter ran on, and the server's major version."""
+def show_versions(database: Database | None = None, *, packages: tuple[str, ...] = SHOWN_PACKAGES) -> None:
+    """Print the releases this chapter ran on, and the server's major version if it has one."""
     import contextlib
     from importlib.metadata import version
 
+    shown = ", ".join(f"{name} {version(name)}" for name in packages)
+    if database is None:
+        print(f"Ran on: {shown}")
+        return
     with contextlib.closing(database.server.connect_admin()) as connection, connection.cursor() as cursor:
         cursor.execute("SHOW server_version_num")
         row = cursor.fetchone()
     major = int(row[0]) // 10000 if row else "?"
-    shown = [f"{name} {version(name)}" for name in SHOWN_PACKAGES]
-    print("Ran on: " + ", ".join(shown) + f"; PostgreSQL {major}")
+    print(f"Ran on: {shown}; PostgreSQL {major}")
