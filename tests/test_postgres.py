@@ -110,12 +110,18 @@ def test_unreachable_database_url_names_host_and_port_fast() -> None:
     assert time.monotonic() - started < 10
 
 
+@contextlib.contextmanager
+def occupied_port() -> Iterator[int]:
+    """A loopback port where something listens but never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
 def test_silent_server_times_out_within_10_s() -> None:
     """A port that accepts connections but never speaks PostgreSQL must not hang."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen()
-        port = silent.getsockname()[1]
+    with occupied_port() as port:
         started = time.monotonic()
         with pytest.raises(BookToolsError, match=f"127.0.0.1:{port}"):
             server_from_url(f"postgresql://someone:secret@127.0.0.1:{port}/db")
@@ -169,10 +175,7 @@ def test_reused_server_is_ready_within_0_2_s(own_embedded: EmbeddedPostgres) -> 
 
 
 def test_busy_port_gets_a_clear_message() -> None:
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
+    with occupied_port() as port:
         with pytest.raises(BookToolsError, match=f"Port {port} on 127.0.0.1 is already in use"):
             with embedded_postgres(port=port):
                 pass
