@@ -10,6 +10,16 @@ import pytest
 from booktools.postgres import DEMO_ROLE, Database, Driver, Role, Server, get_server
 from booktools.project import ScratchProject
 
+RATIO_GUARD = "ratio_guard"
+"""Marks a timing check that is a generous ratio guard, not a measurement (benchmarks/ measures)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{RATIO_GUARD}: a generous timing ratio guard, not a measurement; deselect with -m 'not {RATIO_GUARD}'",
+    )
+
 
 @pytest.fixture(scope="session")
 def server() -> Server:
@@ -43,7 +53,7 @@ def make_project(server: Server, request: pytest.FixtureRequest) -> Iterator[Pro
     made: list[Database] = []
 
     def make(
-        *, app: str = "users", env: str | None = None, driver: Driver | None = Driver.ASYNCPG,
+        *, app: str = "users", env: str | None = None, driver: Driver = Driver.ASYNCPG,
         owner: Role = DEMO_ROLE,
     ) -> ScratchProject:
         database = server.fresh_database(f"{_test_database_name(request)}_{len(made) + 1}", owner=owner)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,12 +13,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 import psycopg2
+import psycopg2.extensions
 import pytest
 
 from booktools.errors import BookToolsError
+from booktools.pgwheel import MAJOR_ENV, as_runner, install_dir, major, runner
 from booktools.postgres import (
     DEMO_ROLE,
     STATE_ENV,
@@ -25,10 +29,9 @@ from booktools.postgres import (
     EmbeddedPostgres,
     Role,
     Server,
-    _install_dir,
-    _runner,
-    as_runner,
     embedded_postgres,
+    interactive_instance,
+    runtime_root,
     server_from_url,
 )
 
@@ -107,6 +110,7 @@ def test_unreachable_database_url_names_host_and_port_fast() -> None:
     started = time.monotonic()
     with pytest.raises(BookToolsError, match=f"127.0.0.1:{port}"):
         server_from_url(f"postgresql://someone:secret@127.0.0.1:{port}/db")
+    # The README's promise, not a measurement: twice the 5 s connect timeout.
     assert time.monotonic() - started < 10
 
 
@@ -125,6 +129,7 @@ def test_silent_server_times_out_within_10_s() -> None:
         started = time.monotonic()
         with pytest.raises(BookToolsError, match=f"127.0.0.1:{port}"):
             server_from_url(f"postgresql://someone:secret@127.0.0.1:{port}/db")
+        # The README's promise, not a measurement: twice the 5 s connect timeout.
         assert time.monotonic() - started < 10
 
 
@@ -143,17 +148,25 @@ def test_malformed_database_url_says_what_is_wrong(url: str, says: str) -> None:
         server_from_url(url)
 
 
+class OwnServer(NamedTuple):
+    instance: EmbeddedPostgres
+    start_seconds: float
+    """How long ``embedded_postgres()`` took to hand it over: the fresh-start side of a ratio guard."""
+
+
 @pytest.fixture(scope="module")
-def own_embedded() -> Iterator[EmbeddedPostgres]:
+def own_embedded() -> Iterator[OwnServer]:
     """A server of this module's own, so its process can be inspected and stopped."""
+    started = time.monotonic()
     with embedded_postgres() as instance:
-        yield instance
+        yield OwnServer(instance, time.monotonic() - started)
 
 
-def test_embedded_server_listens_on_loopback_only_with_scram(own_embedded: EmbeddedPostgres) -> None:
-    server = own_embedded.attach()
+def test_embedded_server_listens_on_loopback_only_with_scram(own_embedded: OwnServer) -> None:
+    own, _ = own_embedded
+    server = own.attach()
     assert server is not None
-    state = json.loads(own_embedded.state_file.read_text())
+    state = json.loads(own.state_file.read_text())
     listening = [c.laddr for c in psutil.Process(state["pid"]).net_connections("all") if c.status == "LISTEN"]
     assert listening, "the postmaster should listen somewhere"
     assert {address.ip for address in listening} == {"127.0.0.1"}, listening
@@ -166,12 +179,28 @@ def test_embedded_server_listens_on_loopback_only_with_scram(own_embedded: Embed
         assert psutil.Process(state["pid"]).username() != "root"
 
 
-def test_reused_server_is_ready_within_0_2_s(own_embedded: EmbeddedPostgres) -> None:
+def test_running_server_is_reused_not_started_again(own_embedded: OwnServer) -> None:
+    own, _ = own_embedded
+    pid_before = json.loads(own.state_file.read_text())["pid"]
+    server = EmbeddedPostgres(own.directory).attach()
+    assert server is not None and server.port == json.loads(own.state_file.read_text())["port"]
+    server.connect_admin().close()
+    assert json.loads(own.state_file.read_text())["pid"] == pid_before
+
+
+@pytest.mark.ratio_guard
+def test_reusing_a_server_is_far_cheaper_than_starting_one(own_embedded: OwnServer) -> None:
+    """Generous ratio guard, not a measurement (benchmarks/ measures): reuse ≈ 15 ms, a start ≈ 300 ms.
+
+    Fails only if attaching did something as slow as a start (initdb, a copy, a launch).
+    """
+    own, start_seconds = own_embedded
     started = time.monotonic()
-    server = EmbeddedPostgres(own_embedded.directory).attach()
+    server = EmbeddedPostgres(own.directory).attach()
     assert server is not None
     server.connect_admin().close()
-    assert time.monotonic() - started < 0.2
+    reuse_seconds = time.monotonic() - started
+    assert reuse_seconds <= 0.5 * start_seconds, f"reuse {reuse_seconds:.3f} s vs start {start_seconds:.3f} s"
 
 
 def test_busy_port_gets_a_clear_message() -> None:
@@ -192,46 +221,50 @@ def test_nothing_is_left_running() -> None:
 
 
 def _bare_start_seconds(workdir: Path) -> float:
-    """initdb + pg_ctl start, as the facts file measures the floor, then stop."""
-    runner = _runner()
-    install = _install_dir(runner)
+    """initdb + pg_ctl start, then stop: the floor, without fsync (as ours runs), so a busy disk slows neither."""
+    account = runner()
+    install = install_dir(account, major())
     password_file = workdir / "pw"
     password_file.write_text("bare\n")
-    if runner is not None:
-        os.chown(workdir, runner.pw_uid, runner.pw_gid)
-        os.chown(password_file, runner.pw_uid, runner.pw_gid)
+    if account is not None:
+        os.chown(workdir, account.pw_uid, account.pw_gid)
+        os.chown(password_file, account.pw_uid, account.pw_gid)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     data = workdir / "data"
     started = time.monotonic()
     subprocess.run([str(install / "bin" / "initdb"), "-D", str(data), "--auth=scram-sha-256",
-                    f"--pwfile={password_file}", "-E", "UTF8", "-U", "postgres"],
-                   check=True, capture_output=True, **as_runner(runner))
+                    f"--pwfile={password_file}", "-E", "UTF8", "-U", "postgres", "--no-sync"],
+                   check=True, capture_output=True, **as_runner(account))
     subprocess.run([str(install / "bin" / "pg_ctl"), "-D", str(data), "-w", "-l", str(workdir / "log"),
                     "-o", f"-h 127.0.0.1 -p {port} -k ''", "start"], check=True, capture_output=True,
-                   **as_runner(runner))
+                   **as_runner(account))
     elapsed = time.monotonic() - started
     subprocess.run([str(install / "bin" / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", "stop"],
-                   check=True, capture_output=True, **as_runner(runner))
+                   check=True, capture_output=True, **as_runner(account))
     return elapsed
 
 
-def test_fresh_server_is_ready_within_1_2_times_bare_initdb_and_start() -> None:
-    """Interleaved and best-of-three, so a busy machine slows both sides alike.
+@pytest.mark.ratio_guard
+def test_fresh_server_is_ready_sooner_than_bare_initdb_and_start() -> None:
+    """Generous ratio guard, not a measurement (benchmarks/ measures): ours ≈ 0.5 × bare.
 
-    Each server is stopped (fast shutdown, waited for) before the next start, so
-    neither side pays for the other's clean-up.
+    Fails only if a new server no longer starts from the template (initdb on every
+    start would make it slower than bare: initdb, start, and a password change). Interleaved and best-of-two, so a busy
+    machine slows both sides alike; each server is stopped (fast shutdown, waited
+    for) before the next start, so neither side pays for the other's clean-up.
     """
-    bare, ours = [], []
-    for _ in range(3):
+    bare: list[float] = []
+    ours: list[float] = []
+    for _ in range(2):
         started = time.monotonic()
         with embedded_postgres():
             ours.append(time.monotonic() - started)
         with tempfile.TemporaryDirectory(dir="/tmp") as workdir:
             Path(workdir).chmod(0o755)
             bare.append(_bare_start_seconds(Path(workdir)))
-    assert min(ours) <= 1.2 * min(bare), f"ours {ours} vs bare {bare}"
+    assert min(ours) <= min(bare), f"ours {ours} vs bare {bare}"
 
 
 def test_interactive_server_is_reused_and_stopped_by_one_command() -> None:
@@ -247,12 +280,13 @@ def test_interactive_server_is_reused_and_stopped_by_one_command() -> None:
 
     try:
         first = booktools("start")
-        started = time.monotonic()
+        state_file = next(home.glob("booktools-pg-*/interactive/state.json"))
+        first_pid = json.loads(state_file.read_text())["pid"]
         second = booktools("start")
         assert first == second and "embedded" in first
-        assert time.monotonic() - started < 2, "reusing must not initialise again (includes Python start-up)"
+        state = json.loads(state_file.read_text())
+        assert state["pid"] == first_pid, "a second start must reuse the running server"
         assert "running on 127.0.0.1:" in booktools("status")
-        state = json.loads(next(home.glob("booktools-pg-*/interactive/state.json")).read_text())
         assert psutil.pid_exists(state["pid"])
         assert booktools("stop") == "embedded PostgreSQL: stopped\n"
         deadline = time.monotonic() + 5
@@ -263,3 +297,40 @@ def test_interactive_server_is_reused_and_stopped_by_one_command() -> None:
     finally:
         subprocess.run([sys.executable, "-m", "booktools", "stop"], env=environ, capture_output=True, check=False)
         subprocess.run(["rm", "-rf", str(home)], check=False)
+
+
+def test_pg_major_16_runs_postgresql_16_from_a_template_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BOOKTOOLS_PG_MAJOR=16 runs the wheel's PostgreSQL 16; 18's data is never handed to it."""
+    monkeypatch.setenv(MAJOR_ENV, "16")
+    directory = Path(tempfile.mkdtemp(dir=runtime_root()))
+    directory.chmod(0o711)
+    sixteen = EmbeddedPostgres(directory)
+    try:
+        server = sixteen.start()
+        with contextlib.closing(server.connect_admin()) as connection, connection.cursor() as cursor:
+            cursor.execute("SHOW server_version_num")
+            row = cursor.fetchone()
+        assert row is not None and int(row[0]) // 10000 == 16
+        assert (sixteen.data_dir / "PG_VERSION").read_text().strip() == "16"
+        assert list(runtime_root().glob("template-pg16-*/data")), "16 has a template cluster of its own"
+        sixteen.stop()
+        with pytest.raises(BookToolsError, match=f"holds PostgreSQL 16 data, but {MAJOR_ENV} asks for 18"):
+            EmbeddedPostgres(directory, pg_major=18).start()
+    finally:
+        sixteen.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_each_major_has_its_own_interactive_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MAJOR_ENV, raising=False)
+    assert (interactive_instance().directory.name, interactive_instance().major) == ("interactive", 18)
+    monkeypatch.setenv(MAJOR_ENV, "16")
+    assert (interactive_instance().directory.name, interactive_instance().major) == ("interactive-pg16", 16)
+
+
+@pytest.mark.parametrize("value", ["17", "15", "eighteen", "18.4"])
+def test_unknown_pg_major_is_refused_with_the_choices(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(MAJOR_ENV, value)
+    with pytest.raises(BookToolsError, match=rf"{MAJOR_ENV}='{value}', but .* ships PostgreSQL 16 or 18 only"):
+        with embedded_postgres():
+            pass

@@ -19,15 +19,22 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("stop", help="stop the notebooks' embedded server")
     student = commands.add_parser("student-edition", help="copy the committed book without the solutions")
     student.add_argument("destination", type=Path)
+    commands.add_parser("preamble", help="write every notebook's first cell from _config.yml's repository.url")
+    commands.add_parser("strip-timestamps", help="remove the per-cell execution timestamps JupyterLab stores")
     arguments = parser.parse_args(argv)
+    if arguments.command in ("preamble", "strip-timestamps"):
+        return _maintain_notebooks(arguments.command)
     if arguments.command == "student-edition":
         from booktools import student_edition
 
         try:
             stripped = student_edition.make(arguments.destination)
-        except (subprocess.CalledProcessError, BookToolsError) as error:
+        except subprocess.CalledProcessError as error:
             print(f"error: could not export the book (needs a git checkout with a commit): {error}",
                   file=sys.stderr)
+            return 1
+        except BookToolsError as error:
+            print(f"error: {error}", file=sys.stderr)
             return 1
         print(f"{len(stripped)} notebooks without solutions in {arguments.destination}")
         return 0
@@ -46,6 +53,24 @@ def main(argv: list[str] | None = None) -> int:
     except BookToolsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _maintain_notebooks(command: str) -> int:
+    from booktools import notebook_files
+
+    try:
+        source = notebook_files.preamble() if command == "preamble" else ""
+        changed = [
+            path.name
+            for path in notebook_files.notebooks()
+            if (notebook_files.write_preamble(path, source) if command == "preamble"
+                else notebook_files.strip_timestamps(path))
+        ]
+    except BookToolsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{command}: {len(changed)} notebook(s) changed" + (": " + ", ".join(changed) if changed else ""))
     return 0
 
 

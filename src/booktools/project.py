@@ -9,7 +9,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
@@ -18,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from IPython.display import Markdown
 
-from booktools.errors import BookToolsError
-from booktools.postgres import private_folder
-from booktools.tracebacks import SCRATCH_ENV, scratch_parent, trim
+from booktools.errors import BookToolsError, CommandFailed
+from booktools.paths import new_scratch_folder
+from booktools.tracebacks import trim
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -69,19 +68,6 @@ class CommandResult:
         """Show nothing as a cell's value: ``run_command`` has printed the output already."""
 
 
-class CommandFailed(Exception):
-    """A command exited non-zero; shown in a notebook as the command's own traceback."""
-
-    def __init__(self, result: CommandResult, lines: list[str]) -> None:
-        last = next((line for line in reversed(lines) if line.strip()), "(no output)")
-        super().__init__(f"`{result.command}` exited with status {result.returncode}: {last}")
-        self.result = result
-        self.lines = lines
-
-    def _render_traceback_(self) -> list[str]:
-        return [*self.lines, f"[`{self.result.command}` exited with status {self.result.returncode}]"]
-
-
 class ScratchProject:
     """A throwaway project folder: ``app.py`` beside ``alembic.ini`` and ``migrations/``.
 
@@ -95,21 +81,15 @@ class ScratchProject:
 
     @classmethod
     def create(cls, name: str, *, app_database_url: str) -> ScratchProject:
-        parent = scratch_parent()
-        if SCRATCH_ENV not in os.environ:
-            private_folder(parent.name)
-        root = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent))
+        root = new_scratch_folder(f"{name}-")
         atexit.register(shutil.rmtree, root, ignore_errors=True)
         return cls(root, app_database_url=app_database_url)
 
     def environ(self) -> dict[str, str]:
         """The commands' environment: this process's, plus the app's URL, made repeatable."""
-        environ = {name: value for name, value in os.environ.items() if name not in COLOUR_FORCING}
         return {
-            **environ,
+            **os.environ,
             APP_URL_ENV: self.app_database_url,
-            # ipykernel forces colours on child processes; stored outputs stay plain text.
-            "NO_COLOR": "1",
             # Wrapped lines (pytest's, argparse's) follow the terminal width; fix it.
             "COLUMNS": "80",
         }
@@ -213,7 +193,14 @@ def run_command(
             program,
             cwd=cwd,
             # Unbuffered, a Python child's stdout and stderr interleave in the order they were written.
-            env={**env, "PYTHONUNBUFFERED": "1"},
+            env={
+                **{name: value for name, value in env.items() if name not in COLOUR_FORCING},
+                "PYTHONUNBUFFERED": "1",
+                # Plain text whoever starts us: ipykernel forces colours on child processes,
+                # and Python 3.13 colours its own tracebacks.
+                "NO_COLOR": "1",
+                "PYTHON_COLORS": "0",
+            },
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -224,15 +211,14 @@ def run_command(
     except subprocess.TimeoutExpired as error:
         raise BookToolsError(
             f"`{command}` was still running after {COMMAND_TIMEOUT_S} s and was stopped. "
-            "Is something holding a lock on the database (another notebook mid-migration)?",
-            output=error.output,
+            "Is something holding a lock on the database (another notebook mid-migration)?"
         ) from error
     lines = trim(completed.stdout.splitlines())
     result = CommandResult(command, completed.returncode, "\n".join(lines))
     if echo:
         print(f"$ {command}")
     if completed.returncode != 0 and check:
-        raise CommandFailed(result, lines)
+        raise CommandFailed(command, completed.returncode, lines)
     if echo and result.output:
         print(result.output)
     return result

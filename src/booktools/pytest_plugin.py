@@ -15,8 +15,8 @@ import tempfile
 
 import pytest
 
+from booktools.paths import SCRATCH_ENV
 from booktools.postgres import STATE_ENV, embedded_postgres
-from booktools.tracebacks import SCRATCH_ENV
 
 _run = contextlib.ExitStack()
 

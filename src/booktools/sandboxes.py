@@ -8,7 +8,6 @@ importable, as in a virtualenv where just those packages were installed.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from booktools.errors import BookToolsError
+from booktools.paths import locked
 from booktools.project import CommandResult, ScratchProject, run_command
 
 SANDBOXES = ("sqlalchemy-2.1-without-greenlet", "sqlalchemy-2.0")
@@ -33,8 +33,7 @@ def sandbox(name: str) -> Path:
     wanted = requirements(name)
     folder = Path(sys.prefix) / "booktools-sandboxes" / name
     folder.parent.mkdir(exist_ok=True)
-    with (folder.parent / f"{name}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(folder.parent / f"{name}.lock"):
         stamp = folder / "requirements.txt"
         if stamp.is_file() and stamp.read_text() == wanted:
             return folder

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sysconfig
-import tempfile
 import traceback
 from collections.abc import Iterable
-from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from booktools.paths import scratch_parent
 
 FRAME = re.compile(r'^  File "(?P<path>[^"]+)", line \d+')
 LIBRARY_FRAMES_KEPT = 2
@@ -18,14 +17,6 @@ LIBRARY_FRAMES_KEPT = 2
 
 _STDLIB = sysconfig.get_paths()["stdlib"]
 _CELL = re.compile(r"/ipykernel_\d+/\d+\.py$")
-
-SCRATCH_ENV = "BOOKTOOLS_SCRATCH"
-"""A test run sets this to a folder of its own for scratch projects, and removes it at the end."""
-
-
-def scratch_parent() -> Path:
-    """Where every scratch project gets a folder of its own."""
-    return Path(os.environ.get(SCRATCH_ENV) or Path(tempfile.gettempdir()) / f"booktools-scratch-{os.geteuid()}")
 
 
 def short_path(path: str) -> str:
