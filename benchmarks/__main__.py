@@ -1,0 +1,303 @@
+"""``python -m benchmarks``: how fast the book's machinery is, measured, as one table.
+
+Each row is a median over several runs with its spread (min–max), and, where the row has
+one, the floor it is compared with, measured in the same run:
+
+- a new embedded server until ready, against bare ``initdb`` + ``pg_ctl start`` (interleaved);
+- reusing a running server (attach + one admin connection);
+- the whole suite (``bash run.sh test``'s command), against its floor: the kernel starts,
+  ``alembic`` processes and pytest start-ups the suite contains, each counted in that same
+  run and timed here, summed and divided by the workers;
+- each chapter's Restart & Run All (nbclient: kernel start, every cell, shutdown);
+- a clean build of the HTML book.
+
+Slow parts can be skipped (``--skip-suite``, ``--skip-chapters``, ``--skip-book``, or
+``--quick`` for all three). Run it on an otherwise idle machine: other jobs on the same cores
+make every figure larger (the ratios less so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from booktools.postgres import EmbeddedPostgres
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+WORKERS = 2
+"""``bash run.sh test`` runs ``pytest -n 2``."""
+
+SUITE_COMMAND = [PYTHON, "-m", "pytest", "-n", str(WORKERS), "--dist", "loadscope", "-p", "no:cacheprovider", "-q"]
+
+COUNTER = '''\
+import json, os, sys
+with open(os.environ["BENCHMARK_PROCESS_LOG"], "a") as log:
+    log.write(json.dumps(sys.orig_argv) + "\\n")
+'''
+"""A ``sitecustomize`` for the suite run: every Python process that starts logs its command line."""
+
+
+@dataclass
+class Row:
+    what: str
+    seconds: list[float]
+    floor: list[float] = field(default_factory=list)
+    note: str = ""
+
+    def cells(self) -> list[str]:
+        median = statistics.median(self.seconds)
+        spread = f"{min(self.seconds):.3f}–{max(self.seconds):.3f}" if len(self.seconds) > 1 else "–"
+        against = ""
+        if self.floor:
+            floor = statistics.median(self.floor)
+            against = f"{floor:.3f} s → {median / floor:.2f}×"
+        return [self.what, f"{median:.3f}", spread, str(len(self.seconds)), against, self.note]
+
+
+def print_table(rows: list[Row]) -> None:
+    header = ["measure", "median s", "spread s", "runs", "floor → ratio", "note"]
+    table = [header, *(row.cells() for row in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for number, line in enumerate(table):
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+        if number == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True, **kwargs)
+
+
+# --- the embedded server ------------------------------------------------------------------
+
+
+def bare_ready_seconds(workdir: Path) -> float:
+    """``initdb`` + ``pg_ctl start -w`` as the facts file measures the floor; stopped after timing."""
+    from booktools.pgwheel import as_runner, install_dir, major, runner
+
+    account = runner()
+    install = install_dir(account, major())
+    password_file = workdir / "pw"
+    password_file.write_text("bare\n")
+    if account is not None:
+        os.chown(workdir, account.pw_uid, account.pw_gid)
+        os.chown(password_file, account.pw_uid, account.pw_gid)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = workdir / "data"
+    pg_ctl = [str(install / "bin" / "pg_ctl"), "-D", str(data)]
+    started = time.perf_counter()
+    run([str(install / "bin" / "initdb"), "-D", str(data), "--auth=scram-sha-256", f"--pwfile={password_file}",
+         "-E", "UTF8", "-U", "postgres"], **as_runner(account))
+    run([*pg_ctl, "-w", "-l", str(workdir / "log"), "-o", f"-h 127.0.0.1 -p {port} -k ''", "start"],
+        **as_runner(account))
+    elapsed = time.perf_counter() - started
+    run([*pg_ctl, "-w", "-m", "fast", "stop"], **as_runner(account))
+    return elapsed
+
+
+def reuse_server(instance: EmbeddedPostgres) -> None:
+    """What a notebook's second start_chapter() does with a running server."""
+    server = instance.attach()
+    if server is None:
+        raise RuntimeError(f"no server runs in {instance.directory}")
+    server.connect_admin().close()
+
+
+def server_rows(runs: int) -> list[Row]:
+    from booktools.postgres import EmbeddedPostgres, embedded_postgres
+
+    ours, bare, reuse = [], [], []
+    for _ in range(runs):
+        # Each side stops its server (waited for) before the other starts: neither pays for the other.
+        started = time.perf_counter()
+        with embedded_postgres() as instance:
+            ours.append(time.perf_counter() - started)
+            reuse.append(timed(functools.partial(reuse_server, EmbeddedPostgres(instance.directory))))
+        with tempfile.TemporaryDirectory(dir="/tmp") as workdir:
+            Path(workdir).chmod(0o755)
+            bare.append(bare_ready_seconds(Path(workdir)))
+    return [
+        Row("embedded server, new, until ready", ours, bare, "floor: bare initdb + pg_ctl start, interleaved"),
+        Row("embedded server, reused", reuse, note="attach + one admin connection"),
+    ]
+
+
+# --- the floor of the suite ---------------------------------------------------------------
+
+
+def kernel_seconds() -> float:
+    """A kernel started, one cell run, the kernel shut down: what each notebook costs at least."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    return timed(NotebookClient(notebook, kernel_name="python3").execute)
+
+
+def alembic_process_seconds() -> float:
+    """A Python process importing what every ``alembic`` command of the book imports."""
+    return timed(lambda: run([PYTHON, "-c", "import alembic.command, sqlalchemy.ext.asyncio, asyncpg"]))
+
+
+def pytest_start_seconds() -> float:
+    """A pytest start-up as each worker makes it: plugins loaded, the whole suite collected."""
+    return timed(lambda: run([PYTHON, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]))
+
+
+def classify(argv: list[str]) -> str:
+    arguments = argv[1:]
+    if arguments[:2] == ["-m", "ipykernel_launcher"]:
+        return "kernel starts"
+    if arguments[:2] == ["-m", "alembic"]:
+        return "alembic processes"
+    if arguments[:2] == ["-m", "pytest"] or any("sys.stdin.readline" in a for a in arguments):
+        return "pytest start-ups"  # the controller, and the xdist workers execnet starts with -c
+    return "other Python processes"
+
+
+@dataclass
+class Suite:
+    wall: float
+    counts: Counter[str]
+    summary: str
+
+
+def run_suite() -> Suite:
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "sitecustomize.py").write_text(COUNTER)
+        log = Path(folder, "processes.log")
+        log.touch()
+        environ = {**os.environ, "BENCHMARK_PROCESS_LOG": str(log),
+                   "PYTHONPATH": os.pathsep.join(filter(None, [folder, os.environ.get("PYTHONPATH")]))}
+        started = time.perf_counter()
+        completed = subprocess.run(SUITE_COMMAND, cwd=ROOT, env=environ, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
+        counts = Counter(classify(json.loads(line)) for line in log.read_text().splitlines())
+    lines = [line for line in completed.stdout.splitlines() if re.search(r"\d+ (passed|failed|error)", line)]
+    return Suite(wall, counts, lines[-1].strip("= ") if lines else f"exit status {completed.returncode}")
+
+
+def suite_rows(runs: int, unit_runs: int) -> list[Row]:
+    suites = [run_suite() for _ in range(runs)]
+    units: dict[str, list[float]] = {"kernel starts": [], "alembic processes": [], "pytest start-ups": []}
+    for _ in range(unit_runs):
+        units["kernel starts"].append(kernel_seconds())
+        units["alembic processes"].append(alembic_process_seconds())
+        units["pytest start-ups"].append(pytest_start_seconds())
+    counts = suites[-1].counts
+    floor = sum(counts[kind] * statistics.median(seconds) for kind, seconds in units.items()) / WORKERS
+    rows = [Row(f"one {kind[:-1]}", seconds, note=f"the suite has {counts[kind]}") for kind, seconds in units.items()]
+    rows.append(Row(
+        "whole suite (run.sh test)", [suite.wall for suite in suites], [floor],
+        f"{suites[-1].summary}; floor = Σ count × unit / {WORKERS} workers; "
+        f"+{counts['other Python processes']} other Python processes, not in the floor",
+    ))
+    return rows
+
+
+# --- chapters and the book ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def own_server() -> Iterator[None]:
+    """A server and scratch folder of our own for the kernels, as the pytest plugin gives a test run."""
+    from booktools.paths import SCRATCH_ENV
+    from booktools.postgres import STATE_ENV, embedded_postgres
+
+    saved = {name: os.environ.get(name) for name in (STATE_ENV, SCRATCH_ENV)}
+    with embedded_postgres() as instance, tempfile.TemporaryDirectory(prefix="booktools-scratch-bench-") as scratch:
+        os.environ[STATE_ENV] = str(instance.directory)
+        os.environ[SCRATCH_ENV] = scratch
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def chapter_rows(runs: int) -> list[Row]:
+    """Restart & Run All of each notebook, as a learner does it (cells tagged raises-exception may fail)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    rows = []
+    with own_server():
+        for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+            seconds = []
+            for _ in range(runs):
+                notebook = nbformat.read(path, as_version=4)
+                client = NotebookClient(notebook, timeout=300, kernel_name="python3",
+                                        resources={"metadata": {"path": str(path.parent)}})
+                seconds.append(timed(client.execute))
+            rows.append(Row(f"chapter {path.stem}", seconds, note="over the 10 s budget" if min(seconds) > 10 else ""))
+    return rows
+
+
+def book_rows(runs: int) -> list[Row]:
+    jupyter_book = str(Path(PYTHON).parent / "jupyter-book")
+    seconds = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as output:
+            command = [jupyter_book, "build", "-W", "-n", "--keep-going", "--path-output", output, str(ROOT)]
+            seconds.append(timed(functools.partial(run, command)))
+    return [Row("book build, clean", seconds, note="jupyter-book build -W -n into an empty folder")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs of each quick measure (default 5)")
+    parser.add_argument("--suite-runs", type=int, default=1, help="whole-suite runs (default 1: about a minute each)")
+    parser.add_argument("--chapter-runs", type=int, default=1, help="runs of each chapter (default 1)")
+    parser.add_argument("--book-runs", type=int, default=1, help="clean book builds (default 1)")
+    parser.add_argument("--skip-suite", action="store_true", help="skip the whole suite and its floor")
+    parser.add_argument("--skip-chapters", action="store_true", help="skip running each chapter")
+    parser.add_argument("--skip-book", action="store_true", help="skip the book build")
+    parser.add_argument("--quick", action="store_true", help="skip all three slow parts")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    arguments = parser.parse_args(argv)
+    load = os.getloadavg()[0]
+    print(f"{os.cpu_count()} cores, load average {load:.2f} at the start"
+          + (" (busy: figures will be high)" if load > 0.5 else ""), flush=True)
+    rows = server_rows(arguments.runs)
+    if not (arguments.skip_suite or arguments.quick):
+        rows += suite_rows(arguments.suite_runs, arguments.runs)
+    if not (arguments.skip_chapters or arguments.quick):
+        rows += chapter_rows(arguments.chapter_runs)
+    if not (arguments.skip_book or arguments.quick):
+        rows += book_rows(arguments.book_runs)
+    print_table(rows)
+    if arguments.json:
+        arguments.json.write_text(json.dumps([row.__dict__ for row in rows], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
