@@ -9,7 +9,11 @@ import re
 from pathlib import Path
 
 LAB_TEST_AND_BOOK_TOOLS = frozenset(
-    {"jupyterlab", "ipykernel", "pytest", "pytest-xdist", "nbval", "jupyter-book", "sphinx-exercise"}
+    {
+        "jupyterlab", "ipykernel", "pytest", "pytest-xdist", "nbval", "psutil",
+        "ruff", "mypy", "types-psutil", "types-psycopg2", "nox",
+        "jupyter-book", "sphinx-exercise", "sphinxext-opengraph", "sphinx-sitemap", "playwright",
+    }
 )
 """Not needed to run the chapters: Colab skips them (it pins its own ipykernel and IPython)."""
 
