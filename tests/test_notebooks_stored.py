@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from booktools.notebook_files import PREAMBLE_TAGS, first_code_cell, preamble
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MACHINE_PATHS = re.compile(r"/tmp/|/root/|/home/|site-packages|booktools-scratch|ipykernel_\d+")
@@ -56,3 +58,28 @@ def test_strict_nbval_is_configured() -> None:
     configuration = (ROOT / "pyproject.toml").read_text() + (ROOT / "run.sh").read_text()
     assert "--nbval-lax" not in configuration
     assert '"--nbval"' in configuration
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_starts_with_the_preamble_made_from_config(path: Path) -> None:
+    """One first cell everywhere, its repository address read from _config.yml."""
+    assert first_code_cell(path) == preamble(ROOT), (
+        f"{path.name}: the first code cell is not the generated preamble; run: python -m booktools preamble"
+    )
+    assert code_cells(path)[0]["metadata"].get("tags") == PREAMBLE_TAGS
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if not p.name.startswith("00-")], ids=lambda p: p.name)
+def test_every_chapter_names_its_database_after_its_file(path: Path) -> None:
+    setup = "".join(code_cells(path)[1]["source"])
+    assert re.search(rf'book\.start_chapter(_without_postgres)?\("{re.escape(path.stem)}"', setup), (
+        f"{path.name}: the second code cell should start the chapter as book.start_chapter({path.stem!r}, ...)"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_execution_timestamps_are_stored(path: Path) -> None:
+    stamped = [i for i, cell in enumerate(json.loads(path.read_text())["cells"]) if "execution" in cell["metadata"]]
+    assert not stamped, (
+        f"{path.name}: cells {stamped} store metadata.execution timestamps; run: python -m booktools strip-timestamps"
+    )

@@ -1,10 +1,43 @@
-"""The first cell of every chapter: one call that sets up what the chapter needs."""
+"""What a chapter imports: ``from booktools import notebook as book`` in its first cell.
+
+Every chapter starts with the same generated cell (``preamble``); its second cell says
+which database and project it wants::
+
+    database, project = book.start_chapter("01-reproduce-missinggreenlet")
+    book.show_versions(database)
+
+and later cells reach the helpers as ``book.diff(...)``, ``book.sandboxes.python(...)``,
+``book.Driver.PSYCOPG``: the ``book.`` prefix marks what is the book's plumbing rather
+than SQLAlchemy's or Alembic's API.
+"""
 
 from __future__ import annotations
 
-from booktools.postgres import DEMO_ROLE, Database, Driver, Role, get_server
-from booktools.project import ScratchProject
-from booktools.tracebacks import install_in_ipython
+import contextlib
+from importlib.metadata import version
+
+from booktools import sandboxes
+from booktools.postgres import DEMO_ROLE, SPECIAL_ROLE, Database, Driver, Role, get_server
+from booktools.project import ScratchProject, diff, env_example, repository_root
+from booktools.tracebacks import install_in_ipython, render_exception
+
+__all__ = [
+    "DEMO_ROLE",
+    "SPECIAL_ROLE",
+    "Database",
+    "Driver",
+    "Role",
+    "ScratchProject",
+    "diff",
+    "env_example",
+    "get_server",
+    "print_exception",
+    "repository_root",
+    "sandboxes",
+    "show_versions",
+    "start_chapter",
+    "start_chapter_without_postgres",
+]
 
 
 def start_chapter(
@@ -12,8 +45,9 @@ def start_chapter(
 ) -> tuple[Database, ScratchProject]:
     """Trimmed tracebacks, a fresh database called ``book_<name>``, and a scratch project.
 
-    The project holds the sample ``app`` (None: no app), which connects with
-    ``driver`` as ``owner``.
+    ``name`` is the notebook's file name without ``.ipynb`` (a test checks it). The
+    project holds the sample ``app`` (None: no app), which connects with ``driver``
+    as ``owner``.
     """
     install_in_ipython()
     database = get_server().fresh_database(name, owner=owner)
@@ -33,10 +67,11 @@ SHOWN_PACKAGES = ("sqlalchemy", "alembic", "asyncpg", "greenlet", "psycopg2-bina
 
 
 def show_versions(database: Database | None = None, *, packages: tuple[str, ...] = SHOWN_PACKAGES) -> None:
-    """Print the releases this chapter ran on, and the server's major version if it has one."""
-    import contextlib
-    from importlib.metadata import version
+    """Print the releases this chapter ran on, and the server's major version if it has one.
 
+    The major version is the reader's own (``DATABASE_URL``) or the embedded one; it is
+    the one part of this line ``sanitize.cfg`` lets vary.
+    """
     shown = ", ".join(f"{name} {version(name)}" for name in packages)
     if database is None:
         print(f"Ran on: {shown}")
@@ -46,3 +81,8 @@ def show_versions(database: Database | None = None, *, packages: tuple[str, ...]
         row = cursor.fetchone()
     major = int(row[0]) // 10000 if row else "?"
     print(f"Ran on: {shown}; PostgreSQL {major}")
+
+
+def print_exception(error: BaseException) -> None:
+    """Print a caught exception's traceback, trimmed as the notebook shows uncaught ones."""
+    print("\n".join(render_exception(error)))
