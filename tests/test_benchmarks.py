@@ -1,0 +1,41 @@
+"""``python -m benchmarks`` counts the suite's processes right and reports medians against floors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.__main__ import COUNTER, Row, classify
+
+
+@pytest.mark.parametrize(
+    ("argv", "kind"),
+    [
+        ([sys.executable, "-m", "ipykernel_launcher", "-f", "/tmp/kernel.json"], "kernel starts"),
+        ([sys.executable, "-m", "alembic", "upgrade", "head"], "alembic processes"),
+        ([sys.executable, "-m", "pytest", "-n", "2"], "pytest start-ups"),
+        ([sys.executable, "-u", "-c", "import sys;exec(eval(sys.stdin.readline()))"], "pytest start-ups"),
+        ([sys.executable, "-S", "-c", "import sqlalchemy"], "other Python processes"),
+    ],
+    ids=["kernel", "alembic", "pytest", "xdist-worker", "other"],
+)
+def test_processes_are_classified(argv: list[str], kind: str) -> None:
+    assert classify(argv) == kind
+
+
+def test_every_python_process_logs_its_command_line(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(COUNTER)
+    log = tmp_path / "processes.log"
+    environ = {**os.environ, "PYTHONPATH": str(tmp_path), "BENCHMARK_PROCESS_LOG": str(log)}
+    subprocess.run([sys.executable, "-m", "alembic", "--version"], env=environ, check=True, capture_output=True)
+    assert [json.loads(line)[1:] for line in log.read_text().splitlines()] == [["-m", "alembic", "--version"]]
+
+
+def test_a_row_shows_median_spread_and_ratio_to_its_floor() -> None:
+    row = Row("embedded server", [0.3, 0.2, 0.25], [0.8, 0.7, 0.75], "interleaved")
+    assert row.cells() == ["embedded server", "0.250", "0.200–0.300", "3", "0.750 s → 0.33×", "interleaved"]
