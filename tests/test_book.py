@@ -1,8 +1,7 @@
 """The book as a website: it builds without a warning, and its key pages hold what they must.
 
-One build (about 7 s; it renders the outputs stored in the notebooks, no database) into a
-temporary folder, shared by every test in this module. Under pytest-xdist (``--dist
-loadscope``) the module runs on one worker, so the book is built once per run.
+One build per test run (about 12 s; it renders the outputs stored in the notebooks, no
+database), shared with ``test_browser.py``: see ``tests/book_site.py``.
 """
 
 from __future__ import annotations
@@ -14,13 +13,13 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
 from booktools.requirements import pins
+from tests.book_site import ROOT, Build, built_book, site_of
 
-ROOT = Path(__file__).resolve().parents[1]
-JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
 REPOSITORY = "missinggreenlet-book/missinggreenlet-book"
 
 MISSING_GREENLET = (
@@ -50,13 +49,19 @@ TROUBLESHOOTING_MESSAGES = {
 
 
 class _Page(HTMLParser):
-    """The parts of a built page the tests look at: element ids, link targets, text."""
+    """The parts of a built page the tests look at: element ids, link targets, text, and the head
+    a search engine or a link preview reads (``<title>``, meta tags, canonical address)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.ids: set[str] = set()
         self.links: list[str] = []
         self.text_parts: list[str] = []
+        self.title = ""
+        self.meta: dict[str, str] = {}
+        """``<meta property|name=... content=...>``, keyed by the property or name."""
+        self.canonical = ""
+        self._in_title = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
@@ -64,8 +69,19 @@ class _Page(HTMLParser):
             self.ids.add(str(attributes["id"]))
         if tag == "a" and attributes.get("href"):
             self.links.append(str(attributes["href"]))
+        self._in_title = tag == "title"
+        key = attributes.get("property") or attributes.get("name")
+        if tag == "meta" and key:
+            self.meta[key] = attributes.get("content") or ""
+        if tag == "link" and attributes.get("rel") == "canonical":
+            self.canonical = attributes.get("href") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_title = False
 
     def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
         self.text_parts.append(data)
 
     @property
@@ -80,32 +96,19 @@ def parse(path: Path) -> _Page:
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """``jupyter-book build -W -n --keep-going`` of the repository, into a temporary folder."""
-    output = tmp_path_factory.mktemp("book")
-    completed = subprocess.run(
-        [str(JUPYTER_BOOK), "build", "-W", "-n", "--keep-going", "--path-output", str(output), str(ROOT)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
-    return completed, output / "_build" / "html"
+def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    return built_book(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def site(build: tuple[subprocess.CompletedProcess[str], Path]) -> Path:
-    completed, html_dir = build
-    if not (html_dir / "index.html").is_file():
-        pytest.fail(f"The book was not built:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
-    return html_dir
+def site(build: Build) -> Path:
+    return site_of(build)
 
 
-def test_build_passes_without_warnings(build: tuple[subprocess.CompletedProcess[str], Path]) -> None:
-    completed, _ = build
-    log = re.sub(r"\x1b\[[0-9;]*m", "", completed.stdout + completed.stderr)
+def test_build_passes_without_warnings(build: Build) -> None:
+    log = re.sub(r"\x1b\[[0-9;]*m", "", build.log)
     warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
-    assert completed.returncode == 0 and not warnings, "\n".join(warnings) or log[-3000:]
+    assert build.returncode == 0 and not warnings, "\n".join(warnings) or log[-3000:]
 
 
 def test_chapter_1_renders_missinggreenlet_as_a_traceback(site: Path) -> None:
@@ -207,6 +210,61 @@ def test_launch_buttons_open_the_notebook_on_binder_and_colab(site: Path) -> Non
     assert f"https://mybinder.org/v2/gh/{REPOSITORY}/main?urlpath=lab/tree/{notebook}" in links
     assert f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/{notebook}" in links
     assert f"https://github.com/{REPOSITORY}" in links
+
+
+def config_value(key: str) -> str:
+    """A value of ``_config.yml``, ``title`` or ``section.key`` (read as text, as booktools reads
+    ``repository.url``; a YAML anchor before the value, ``&name``, is skipped, quotes dropped)."""
+    *section, name = key.split(".")
+    within = rf"^{section[0]}:\s*\n(?:[ \t]+.*\n)*?[ \t]+" if section else "^"
+    found = re.search(rf"{within}{name}:[ \t]*(?:&\S+[ \t]+)?(?P<value>.+)$",
+                      (ROOT / "_config.yml").read_text(encoding="utf-8"), re.MULTILINE)
+    assert found, f"_config.yml has no {key}"
+    return found["value"].strip().strip('"')
+
+
+def content_pages(site: Path) -> list[Path]:
+    """The book's own pages: the prose pages and the chapters (not search, index or redirects)."""
+    return sorted([*site.glob("book/*.html"), *site.glob("notebooks/*.html")])
+
+
+def test_sitemap_lists_every_page_at_the_published_address(site: Path) -> None:
+    base_url = config_value("html.baseurl")
+    sitemap = ElementTree.parse(site / "sitemap.xml")
+    listed = sorted(loc.text or "" for loc in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc"))
+    expected = sorted(base_url + page.relative_to(site).as_posix() for page in content_pages(site))
+    assert len(expected) > 20
+    assert listed == expected
+
+
+def test_every_page_has_a_title_description_and_open_graph_tags(site: Path) -> None:
+    """What a search result or a shared link shows: the page's own heading as its title, a
+    description from its opening prose, and its published address (canonical and og:url)."""
+    base_url, book_title = config_value("html.baseurl"), config_value("title")
+    problems, titles = [], []
+    for path in content_pages(site):
+        page = parse(path)
+        name = path.relative_to(site).as_posix()
+        address = base_url + name
+        heading = page.meta.get("og:title", "")
+        titles.append(page.title)
+        description = page.meta.get("description", "")
+        expected = {
+            "<title>": (page.title, f"{heading} \u2014 {book_title}"),
+            "canonical": (page.canonical, address),
+            "og:url": (page.meta.get("og:url"), address),
+            "og:site_name": (page.meta.get("og:site_name"), book_title),
+            "og:type": (page.meta.get("og:type"), "website"),
+            "og:description": (page.meta.get("og:description"), description),
+        }
+        problems += [f"{name}: {what} is {got!r}, not {want!r}" for what, (got, want) in expected.items()
+                     if got != want]
+        if not heading or heading not in page.text:
+            problems.append(f"{name}: og:title {heading!r} is not the page's heading")
+        if len(description) < 80 or description.startswith(book_title):
+            problems.append(f"{name}: meta description too thin: {description!r}")
+    assert not problems, "\n".join(problems)
+    assert len(set(titles)) == len(titles), f"two pages share a <title>: {titles}"
 
 
 def test_versions_page_matches_requirements() -> None:
