@@ -246,3 +246,82 @@ class TestRunningEventLoop:
         project = make_project(env="async")
         output = failing(project, "python", "-c", CALLER_WITH_A_RUNNING_LOOP)
         assert "asyncio.run() cannot be called from a running event loop" in output
+
+
+SEEN_REVISION = '''"""record how the migration connected"""
+from alembic import op
+
+revision = "0001"
+down_revision = None
+
+
+def upgrade() -> None:
+    op.execute(
+        "CREATE TABLE seen AS SELECT application_name, current_setting('lock_timeout') AS lock_timeout "
+        "FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("seen")
+'''
+"""A migration that stores what PostgreSQL saw of its own session."""
+
+RECOMMENDED = ["async", "connection-sharing"]
+
+
+def seen_by_postgres(project: ScratchProject) -> tuple[str, str]:
+    """The ``seen`` row the migration wrote, read back through a sync driver."""
+    from sqlalchemy import create_engine, make_url, text
+
+    url = make_url(project.app_database_url).set(drivername="postgresql+psycopg2")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(text("SELECT application_name, lock_timeout FROM seen")).one()
+    finally:
+        engine.dispose()
+    return row[0], row[1]
+
+
+class TestAppConnectionOptions:
+    """The recommended variants connect as the application does, options and all (issue 12, item 2)."""
+
+    @pytest.mark.parametrize("variant", RECOMMENDED)
+    def test_command_line_migrates_with_the_apps_connect_args(
+        self, make_project: ProjectFactory, variant: str
+    ) -> None:
+        project = make_project(app="service", env=variant, owner=SPECIAL_ROLE)
+        project.write("migrations/versions/0001_seen.py", SEEN_REVISION)
+        alembic(project, "upgrade", "head")
+        assert seen_by_postgres(project) == ("myapp", "2s")
+
+    def test_handed_in_connection_is_the_apps(self, make_project: ProjectFactory) -> None:
+        project = make_project(app="service", env="connection-sharing")
+        project.write("migrations/versions/0001_seen.py", SEEN_REVISION)
+        result = project.run("python", "-c", CALLER_WITH_A_RUNNING_LOOP, check=False, echo=False)
+        assert result.returncode == 0, result.output
+        assert seen_by_postgres(project) == ("myapp", "2s")
+
+    def test_a_url_rebuilt_from_a_string_loses_them(self, make_project: ProjectFactory) -> None:
+        """The env.py these variants replaced: the same app, its options gone."""
+        project = make_project(app="service", env="async")
+        project.edit(
+            "migrations/env.py",
+            "    connectable = async_engine\n",
+            "    from sqlalchemy.ext.asyncio import create_async_engine\n\n"
+            "    connectable = create_async_engine(async_engine.url.render_as_string(hide_password=False))\n",
+        )
+        project.write("migrations/versions/0001_seen.py", SEEN_REVISION)
+        alembic(project, "upgrade", "head")
+        assert seen_by_postgres(project) == ("", "0")
+
+    @pytest.mark.parametrize("variant", RECOMMENDED)
+    def test_offline_sql_needs_no_connection(self, make_project: ProjectFactory, variant: str) -> None:
+        """``--sql`` takes the engine's URL object: a hard password, and nothing listening."""
+        project = make_project(env=variant, owner=SPECIAL_ROLE)
+        alembic(project, *AUTOGENERATE)
+        project.app_database_url = "postgresql+asyncpg://nobody:p%40ss%25w0rd@127.0.0.1:9/nowhere"
+        output = alembic(project, "upgrade", "head", "--sql")
+        assert "CREATE TABLE users" in output
+        assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in output

@@ -1,9 +1,7 @@
 import asyncio
 from logging.config import fileConfig
 
-from sqlalchemy import pool
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import async_engine_from_config
 
 from alembic import context
 
@@ -14,16 +12,10 @@ from app import Base, async_engine
 config = context.config
 
 # Interpret the config file for Python logging.
-# This line sets up loggers basically.
+# This line sets up loggers basically. Called from inside an application,
+# leave the loggers it already has (its own, uvicorn's) enabled.
 if config.config_file_name is not None:
-    fileConfig(config.config_file_name)
-
-# The application's URL, password included. ConfigParser treats "%" as
-# interpolation, and a URL-encoded password is full of them: escape as "%%".
-config.set_main_option(
-    "sqlalchemy.url",
-    async_engine.url.render_as_string(hide_password=False).replace("%", "%%"),
-)
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 # add your model's MetaData object here
 # for 'autogenerate' support
@@ -47,7 +39,9 @@ def run_migrations_offline() -> None:
     script output.
 
     """
-    url = config.get_main_option("sqlalchemy.url")
+    # The application's URL object: never a string, so the password is neither
+    # masked nor passed through ConfigParser, where "%" means interpolation.
+    url = async_engine.url
     context.configure(
         url=url,
         target_metadata=target_metadata,
@@ -72,15 +66,14 @@ async def run_async_migrations() -> None:
 
     """
 
-    connectable = async_engine_from_config(
-        config.get_section(config.config_ini_section, {}),
-        prefix="sqlalchemy.",
-        poolclass=pool.NullPool,
-    )
+    # The application's own engine, so migrations connect exactly as the
+    # application does: URL, connect_args, server_settings, SSL, async_creator.
+    connectable = async_engine
 
     async with connectable.connect() as connection:
         await connection.run_sync(do_run_migrations)
 
+    # Close its pooled connection while this event loop still runs.
     await connectable.dispose()
 
 
