@@ -21,7 +21,8 @@ PREAMBLE = """\
 import sys
 
 if "google.colab" in sys.modules:  # Colab only: fetch the book and install what it imports.
-    !test -d /content/book || git clone --quiet --depth=1 {repository_url} /content/book
+    repository = "{repository_url}"
+    !test -d /content/book || git clone --quiet --depth=1 {{repository}} /content/book
     !{{sys.executable}} /content/book/src/booktools/colab.py /content/book
     sys.path.insert(0, "/content/book/src")
     %cd -q /content/book/notebooks
