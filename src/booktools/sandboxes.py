@@ -19,7 +19,7 @@ from booktools.errors import BookToolsError
 from booktools.paths import locked
 from booktools.project import CommandResult, ScratchProject, run_command
 
-SANDBOXES = ("sqlalchemy-2.1-without-greenlet", "sqlalchemy-2.0")
+SANDBOXES = ("sqlalchemy-2.1-without-greenlet", "sqlalchemy-2.0", "sqlalchemy-2.1-without-asyncpg")
 
 
 def requirements(name: str) -> str:
