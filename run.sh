@@ -8,6 +8,9 @@
 #   bash run.sh test    run every test: each notebook re-executed by nbval, then tests/
 #   bash run.sh stop    stop the embedded PostgreSQL that notebooks share
 #   bash run.sh student build a student edition (no solutions) into _build/student/_build/html
+#   bash run.sh workshop  write the learner notebooks (exercises, no solutions) into _build/learner
+#                       and open JupyterLab on them; --build-only: only write them; --no-browser
+#   bash run.sh doctor  print one line about this machine (sets nothing up), to paste to a helper
 #   bash run.sh setup   only set up .venv
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -76,6 +79,35 @@ setup() {
     fi
 }
 
+# One line for a helper: nothing is installed or started, nothing secret is printed
+# (a proxy is reported as set, never its address, which may hold a password).
+doctor() {
+    local os python_line venv_line packages port proxy
+    os="$(uname -srm)"
+    if grep -qi microsoft /proc/version 2>/dev/null; then os="$os WSL"; fi
+    if [ "$(uname -s)" = Darwin ] && [ "$(sysctl -n sysctl.proc_translated 2>/dev/null)" = 1 ]; then os="$os (Rosetta)"; fi
+    python_line="$(version_of "$wanted_python")"
+    if [ -z "$python_line" ]; then
+        python_line="none ('$wanted_python' does not run)"
+    else
+        python_line="$python_line $("$wanted_python" -c 'import platform; print(platform.machine())') at $(command -v "$wanted_python" || echo "$wanted_python")"
+        "$wanted_python" -c 'import ensurepip, venv; ensurepip.version()' 2>/dev/null || python_line="$python_line, NO ensurepip (python3-venv)"
+    fi
+    if venv_is_usable; then venv_line="ok ($(version_of "$python"))"; elif [ -e "$venv" ]; then venv_line="unusable (broken, no pip, or not PYTHON's version)"; else venv_line=none; fi
+    if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)" ]; then
+        packages=installed
+    else
+        packages="not installed (bash run.sh setup)"
+    fi
+    if (exec 3<>/dev/tcp/127.0.0.1/8888) 2>/dev/null; then port="8888 busy"; else port="8888 free"; fi
+    proxy=none
+    if [ -n "${HTTPS_PROXY:-}${https_proxy:-}${HTTP_PROXY:-}${http_proxy:-}" ]; then proxy=set; fi
+    if [ -n "${PIP_CERT:-}${REQUESTS_CA_BUNDLE:-}${SSL_CERT_FILE:-}" ]; then proxy="$proxy, custom CA"; fi
+    echo "doctor: $os | bash ${BASH_VERSION%%(*} | python $python_line | .venv $venv_line, packages $packages" \
+        "| conda ${CONDA_DEFAULT_ENV:-no} | proxy $proxy | git autocrlf $(git config core.autocrlf 2>/dev/null || echo unset)" \
+        "| DATABASE_URL $([ -n "${DATABASE_URL:-}" ] && echo set || echo unset) | port $port"
+}
+
 command="${1:-}"
 shift || true
 case "$command" in
@@ -108,11 +140,27 @@ case "$command" in
         "$venv/bin/jupyter-book" build -W -n --keep-going _build/student "$@"
         echo "Open _build/student/_build/html/index.html"
         ;;
+    workshop)
+        setup
+        # Learners work here: each chapter without its solutions, and (BOOKTOOLS_SCRATCH) the
+        # chapters' scratch projects inside the folder JupyterLab serves, so that a learner
+        # opens and edits a project's env.py from the file browser.
+        learner=_build/learner
+        say "writing the learner notebooks into $learner (notebooks already there hold your work: kept)"
+        "$python" -m booktools.student_edition "$learner"
+        if [ "${1:-}" = "--build-only" ]; then exit 0; fi
+        if [ "$(id -u)" = 0 ]; then set -- --allow-root "$@"; fi
+        say "starting JupyterLab on $learner; if no browser opens, open the http://127.0.0.1:... link it prints"
+        BOOKTOOLS_SCRATCH="$PWD/$learner/scratch" exec "$venv/bin/jupyter" lab "$learner" "$@"
+        ;;
+    doctor)
+        doctor
+        ;;
     setup)
         setup
         ;;
     *)
-        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac

@@ -1,30 +1,63 @@
-"""The student edition keeps every exercise and check, and gives no answer away."""
+"""The editions without solutions keep every exercise and check, and give no answer away.
+
+The learner edition's own checks (``test_learner_chapter_...``): a learner notebook is
+valid, runs in a fresh kernel from the top to its first exercise check exactly as the
+full chapter does (every deliberate error the same error), and that check, with the
+exercise untouched, fails with an ``AssertionError`` that hints and does not answer.
+Two chapters run (1 and 4, the workshop's first exercises); the rest of each learner
+notebook depends on what the learner writes.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 from booktools.errors import BookToolsError
-from booktools.student_edition import IN_FULL_EDITION, without_solutions
+from booktools.student_edition import (
+    CHECK_TAG,
+    IN_FULL_EDITION,
+    RUN_THE_CHECK,
+    learner_notebook,
+    make_learner,
+    site_url,
+    without_solutions,
+)
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SITE = "https://example.org/book/"
+
+Notebook = dict[str, Any]
 
 
-def solution_cell_sources(notebook: dict) -> set[str]:
+def text(cell: dict[str, Any]) -> str:
+    return "".join(cell["source"])
+
+
+def solution_cell_sources(notebook: Notebook) -> set[str]:
     """The sources of the cells strictly between each solution-start and solution-end."""
     sources, inside = set(), False
     for cell in notebook["cells"]:
-        text = "".join(cell["source"])
-        if "{solution-start}" in text:
+        source = text(cell)
+        if "{solution-start}" in source:
             inside = True
-        elif "{solution-end}" in text:
+        elif "{solution-end}" in source:
             inside = False
         elif inside:
-            sources.add(text)
+            sources.add(source)
     return sources
+
+
+def exercises_in(notebook: Notebook) -> int:
+    return sum("{exercise-start}" in text(cell) for cell in notebook["cells"])
 
 
 def test_an_unterminated_solution_is_an_error() -> None:
@@ -34,17 +67,87 @@ def test_an_unterminated_solution_is_an_error() -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_solutions_are_cut_and_exercises_kept(path: Path) -> None:
+def test_student_edition_cuts_solutions_and_keeps_exercises(path: Path) -> None:
     full = json.loads(path.read_text())
     student = without_solutions(full)
-    texts = ["".join(cell["source"]) for cell in student["cells"]]
-    exercises = sum("{exercise-start}" in text for text in texts)
-    assert not any("{solution-start}" in text or "{solution-end}" in text for text in texts)
-    assert sum(IN_FULL_EDITION in text for text in texts) == exercises
+    texts = [text(cell) for cell in student["cells"]]
+    exercises = exercises_in(full)
+    assert not any("{solution-start}" in source or "{solution-end}" in source for source in texts)
+    assert sum(IN_FULL_EDITION in source for source in texts) == exercises
     solution_sources = solution_cell_sources(full)
     assert len(solution_sources) >= exercises, "each solution holds at least one cell"
-    kept = {"".join(cell["source"]) for cell in student["cells"]}
-    assert not kept & solution_sources, "a solution cell leaked into the student edition"
+    assert not set(texts) & solution_sources, "a solution cell leaked into the student edition"
     emptied_checks = [c for c in student["cells"] if c["cell_type"] == "code" and c["execution_count"] is None]
     assert len(emptied_checks) == exercises
-    assert all(not cell["outputs"] and "assert" in "".join(cell["source"]) for cell in emptied_checks)
+    assert all(not cell["outputs"] for cell in emptied_checks)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_learner_edition_has_no_solutions_directives_or_answers_below_an_exercise(path: Path) -> None:
+    full = json.loads(path.read_text())
+    learner = learner_notebook(full, site=SITE)
+    nbformat.validate(nbformat.from_dict(learner))  # type: ignore[no-untyped-call]  # nbformat has no hints
+    texts = [text(cell) for cell in learner["cells"]]
+    assert not set(texts) & solution_cell_sources(full), "a solution cell leaked into the learner edition"
+    markdown = "\n".join(text(cell) for cell in learner["cells"] if cell["cell_type"] == "markdown")
+    assert not re.search(r"^(```|:::)\{", markdown, re.MULTILINE), "a MyST directive would show raw in JupyterLab"
+    assert "](../book/" not in markdown, "JupyterLab cannot open the book's prose pages from the learner folder"
+    checks = [i for i, cell in enumerate(learner["cells"]) if CHECK_TAG in cell["metadata"].get("tags", [])]
+    assert len(checks) == exercises_in(full) == sum(RUN_THE_CHECK in source for source in texts)
+    start = next((i for i, cell in enumerate(full["cells"]) if "{exercise-start}" in text(cell)), len(full["cells"]))
+    before = sum(cell["cell_type"] == "code" for cell in full["cells"][:start])
+    executed = [bool(cell["outputs"]) or cell["execution_count"] is not None
+                for cell in learner["cells"] if cell["cell_type"] == "code"]
+    assert executed == [True] * before + [False] * (len(executed) - before), (
+        "outputs are kept up to the first exercise and cleared from there on"
+    )
+
+
+def test_book_page_links_point_to_the_published_book() -> None:
+    full = json.loads((ROOT / "notebooks" / "01-reproduce-missinggreenlet.ipynb").read_text())
+    markdown = "\n".join(text(cell) for cell in learner_notebook(full, site=site_url())["cells"])
+    assert f"]({site_url()}book/glossary.html#greenlet)" in markdown
+    assert site_url().startswith("https://")
+
+
+def test_make_learner_keeps_what_a_learner_wrote(tmp_path: Path) -> None:
+    written, kept = make_learner(tmp_path, names=["07-why-greenlet"])
+    assert [path.name for path in written] == ["07-why-greenlet.ipynb"] and not kept
+    assert (tmp_path / "scratch").is_dir()
+    written[0].write_text(written[0].read_text().replace("answer = ...", "answer = 1"))
+    again, kept = make_learner(tmp_path, names=["07-why-greenlet"])
+    assert not again and kept == written
+    assert "answer = 1" in kept[0].read_text()
+    with pytest.raises(BookToolsError, match="No notebook named 99-none"):
+        make_learner(tmp_path, names=["99-none"])
+
+
+# The hint must not give the answer: what the solution writes.
+ANSWERS = {
+    "01-reproduce-missinggreenlet": ("'alembic history': False", "history -i': True", "current': True"),
+    "04-async-env-py": ("Base.metadata", "render_as_string", "hide_password=False", "from app import"),
+}
+
+
+@pytest.mark.parametrize("stem", sorted(ANSWERS))
+def test_learner_chapter_runs_to_its_first_check_and_fails_there_with_a_hint(stem: str, tmp_path: Path) -> None:
+    (path,) = make_learner(tmp_path, names=[stem])[0]
+    learner = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]  # nbformat has no hints
+    check = next(i for i, cell in enumerate(learner.cells) if CHECK_TAG in cell.metadata.get("tags", []))
+    stored = [list(cell.get("outputs", [])) for cell in learner.cells]
+    learner.cells = learner.cells[: check + 1]
+    # A database of its own: nbval may be running the full chapter on its database right now.
+    setup = next(cell for cell in learner.cells if "book.start_chapter(" in cell.source)
+    setup.source = setup.source.replace(f'start_chapter("{stem}"', f'start_chapter("learner-{stem}"')
+    client = NotebookClient(learner, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    with pytest.raises(CellExecutionError) as failed:
+        client.execute()
+    assert failed.value.ename == "AssertionError", f"the check should fail with a hint, not {failed.value.ename}"
+    (error,) = [output for output in learner.cells[check].outputs if output.output_type == "error"]
+    hint = error.evalue
+    assert len(hint) > 40 and not any(answer in hint for answer in ANSWERS[stem]), hint
+    for index, cell in enumerate(learner.cells[:check]):
+        expected = [output["ename"] for output in stored[index] if output["output_type"] == "error"]
+        got = [output.ename for output in cell.get("outputs", []) if output.output_type == "error"]
+        assert got == expected, f"cell {index}: errors {got}, the full chapter's {expected}"

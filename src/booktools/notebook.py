@@ -17,6 +17,7 @@ import contextlib
 from importlib.metadata import version
 
 from booktools import sandboxes
+from booktools.exercises import check, check_env_py, check_value, file_link
 from booktools.postgres import DEMO_ROLE, SPECIAL_ROLE, Database, Driver, Role, get_server
 from booktools.project import ScratchProject, diff, env_example, repository_root
 from booktools.tracebacks import install_in_ipython, render_exception
@@ -28,8 +29,12 @@ __all__ = [
     "Driver",
     "Role",
     "ScratchProject",
+    "check",
+    "check_env_py",
+    "check_value",
     "diff",
     "env_example",
+    "file_link",
     "get_server",
     "print_exception",
     "repository_root",

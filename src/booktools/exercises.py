@@ -1,0 +1,129 @@
+"""Exercise checks: a pass says so, a miss raises ``AssertionError`` with a hint, never the answer.
+
+A check cell ends with ``book.check(...)`` or ``book.check_env_py(project)``. In the
+learner edition (``bash run.sh workshop``) these are the cells that fail until the
+learner has done the exercise; their message says where to look, not what to write.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import shutil
+from pathlib import Path
+
+from IPython.display import Markdown
+
+from booktools.postgres import Driver, get_server
+from booktools.project import ScratchProject
+
+PASSED = "✔ Right."
+
+
+def check(passed: bool, *, hint: str, success: str = PASSED) -> None:
+    """Print ``success``, or raise ``AssertionError(hint)``; ``hint`` must not hold the answer."""
+    if not passed:
+        raise AssertionError(hint)
+    print(success)
+
+
+def not_a_value_hint(name: str, value: object) -> str | None:
+    """A hint when ``value`` is still the exercise's placeholder, or an un-awaited coroutine."""
+    if value is None or value is Ellipsis:
+        return f"Not yet: `{name}` is still {value!r}. Write your answer into the exercise cell, run it, then this one."
+    if inspect.isawaitable(value):
+        return (
+            f"`{name}` holds {type(value).__name__} object, not its result: "
+            "something async was called without `await` in front of it."
+        )
+    return None
+
+
+def check_value(name: str, value: object, passed: bool, *, hint: str, success: str = PASSED) -> None:
+    """``check``, with a more precise hint first when ``value`` is unanswered or a coroutine."""
+    check(passed, hint=not_a_value_hint(name, value) or hint, success=success)
+
+
+def file_link(project: ScratchProject, relative: str) -> Markdown:
+    """A link that opens a scratch project's file in JupyterLab, or where to find it.
+
+    Inside JupyterLab's folder (``bash run.sh workshop`` puts scratch projects
+    there) the link is relative to the notebook, so clicking it opens the file in
+    a JupyterLab editor tab. Elsewhere the text names the file, not this machine's
+    temporary folder.
+    """
+    target = project.path(relative)
+    try:
+        link = os.path.relpath(target.resolve(), Path.cwd().resolve())
+    except ValueError:
+        link = ""
+    if link and not link.startswith(".."):
+        return Markdown(f"Open [`{relative}`]({link}) (a JupyterLab editor tab), edit it, save it (*Ctrl+S*).")
+    return Markdown(
+        f"`{relative}` is in this chapter's scratch project, outside JupyterLab's folder here; "
+        "`bash run.sh workshop` puts it where JupyterLab's file browser shows it."
+    )
+
+
+# What a failed command's error line says, and where the learner should look then.
+ENV_PY_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"Can't load plugin: sqlalchemy\.dialects:driver"),
+     "Alembic connected to the placeholder URL of the generated alembic.ini "
+     "(driver://user:pass@localhost/dbname): env.py has to give it the application's URL."),
+    (re.compile(r"NameError|ImportError|ModuleNotFoundError"),
+     "env.py uses a name it never imported: where do the application's engine and models live?"),
+    (re.compile(r"password authentication failed|InvalidPasswordError"),
+     "The server refused the password: was the URL rendered with its password hidden (`***`)?"),
+    (re.compile(r"invalid interpolation syntax"),
+     "ConfigParser read a `%` in the URL as interpolation: set_main_option() needs each `%` doubled."),
+    (re.compile(r"MissingGreenlet"),
+     "A synchronous engine met the async driver: keep the template's async_engine_from_config and run_sync."),
+    (re.compile(r"does not provide a MetaData object|New upgrade operations detected"),
+     "Autogenerate does not see the application's tables: which variable in env.py tells Alembic "
+     "about the models?"),
+)
+
+ERROR_LINE = re.compile(r"^(FAILED: |[\w.]*(Error|Exception|Greenlet|Failed)\b)")
+
+
+def error_line(output: str) -> str:
+    """The line of a command's output that names its error (the last one that does)."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    return next((line for line in reversed(lines) if ERROR_LINE.match(line)), lines[-1] if lines else "")
+
+
+def check_env_py(project: ScratchProject, *, driver: Driver = Driver.ASYNCPG) -> None:
+    """Run the learner's ``env.py``: autogenerate, ``alembic upgrade head``, ``alembic check``.
+
+    They run on a copy of the project (the same ``app.py``, ``alembic.ini`` and
+    ``migrations/``, no revisions) against a fresh database of its own, so the
+    check can be re-run after every edit and leaves the chapter's project and
+    database as they were. A failure raises ``AssertionError`` naming the command,
+    its error line and a hint.
+    """
+    name = f"{project.root.name.rsplit('-', 1)[0]}-check"
+    database = get_server().fresh_database(name)
+    trial = ScratchProject.create(name, app_database_url=database.url(driver))
+    shutil.copy(project.path("app.py"), trial.path("app.py"))
+    shutil.copy(project.path("alembic.ini"), trial.path("alembic.ini"))
+    shutil.copytree(project.path("migrations"), trial.path("migrations"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"))
+    for revision in trial.path("migrations/versions").glob("*.py"):
+        revision.unlink()
+    commands = (
+        ("revision", "--autogenerate", "-m", "create users", "--rev-id", "0001"),
+        ("upgrade", "head"),
+        ("check",),
+    )
+    for arguments in commands:
+        result = trial.alembic(*arguments, check=False, echo=False)
+        if result.returncode != 0:
+            error = error_line(result.output)
+            hint = next(
+                (text for where in (error, result.output) for pattern, text in ENV_PY_HINTS if pattern.search(where)),
+                "Read the error line, then env.py from the line it names.",
+            )
+            raise AssertionError(f"`alembic {arguments[0]}` failed with your env.py: {error}\n→ {hint}")
+        print(f"✔ alembic {' '.join(arguments)}")
+    print("✔ Right: your env.py migrates the application and alembic check finds nothing left to do.")
