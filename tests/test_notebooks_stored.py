@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,11 +16,11 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MACHINE_PATHS = re.compile(r"/tmp/|/root/|/home/|site-packages|booktools-scratch|ipykernel_\d+")
 
 
-def code_cells(path: Path) -> list[dict]:
+def code_cells(path: Path) -> list[dict[str, Any]]:
     return [cell for cell in json.loads(path.read_text())["cells"] if cell["cell_type"] == "code"]
 
 
-def text_of(output: dict) -> str:
+def text_of(output: dict[str, Any]) -> str:
     parts = [output.get("text", ""), output.get("evalue", ""), *output.get("data", {}).values()]
     return "".join("".join(part) if isinstance(part, list) else str(part) for part in parts)
 

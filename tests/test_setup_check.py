@@ -53,7 +53,8 @@ def test_the_setup_check_on_a_kernel_without_the_books_packages_ends_in_a_verdic
         "language": "python",
     }))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
-    notebook = nbformat.read(SETUP_CHECK, as_version=4)
+    # nbformat has no type annotations.
+    notebook = nbformat.read(SETUP_CHECK, as_version=4)  # type: ignore[no-untyped-call]
     NotebookClient(notebook, kernel_name="bare", timeout=120,
                    resources={"metadata": {"path": str(SETUP_CHECK.parent)}}).execute()
 
