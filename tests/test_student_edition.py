@@ -125,7 +125,7 @@ def test_make_learner_keeps_what_a_learner_wrote(tmp_path: Path) -> None:
 # The hint must not give the answer: what the solution writes.
 ANSWERS = {
     "01-reproduce-missinggreenlet": ("'alembic history': False", "history -i': True", "current': True"),
-    "04-async-env-py": ("Base.metadata", "render_as_string", "hide_password=False", "from app import"),
+    "04-async-env-py": ("Base.metadata", "connectable = async_engine", "from app import"),
 }
 
 

@@ -22,9 +22,15 @@ PASSED = "✔ Right."
 
 
 def check(passed: bool, *, hint: str, success: str = PASSED) -> None:
-    """Print ``success``, or raise ``AssertionError(hint)``; ``hint`` must not hold the answer."""
+    """Print ``success``, or raise ``AssertionError(hint)``; ``hint`` must not hold the answer.
+
+    The notebook shows the error as its one line, without the frames of this helper:
+    the learner's next step is in the hint, not in a traceback.
+    """
     if not passed:
-        raise AssertionError(hint)
+        error = AssertionError(hint)
+        setattr(error, "_render_traceback_", lambda: [f"AssertionError: {hint}"])  # noqa: B010 (IPython reads it)
+        raise error
     print(success)
 
 
@@ -69,8 +75,8 @@ def file_link(project: ScratchProject, relative: str) -> Markdown:
 # What a failed command's error line says, and where the learner should look then.
 ENV_PY_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"Can't load plugin: sqlalchemy\.dialects:driver"),
-     "Alembic connected to the placeholder URL of the generated alembic.ini "
-     "(driver://user:pass@localhost/dbname): env.py has to give it the application's URL."),
+     "Alembic connected with the placeholder URL of the generated alembic.ini "
+     "(driver://user:pass@localhost/dbname): env.py should connect the way the application does."),
     (re.compile(r"NameError|ImportError|ModuleNotFoundError"),
      "env.py uses a name it never imported: where do the application's engine and models live?"),
     (re.compile(r"password authentication failed|InvalidPasswordError"),
@@ -78,7 +84,7 @@ ENV_PY_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"invalid interpolation syntax"),
      "ConfigParser read a `%` in the URL as interpolation: set_main_option() needs each `%` doubled."),
     (re.compile(r"MissingGreenlet"),
-     "A synchronous engine met the async driver: keep the template's async_engine_from_config and run_sync."),
+     "A synchronous engine met the async driver: connect with an AsyncEngine, through the template's run_sync."),
     (re.compile(r"does not provide a MetaData object|New upgrade operations detected"),
      "Autogenerate does not see the application's tables: which variable in env.py tells Alembic "
      "about the models?"),
