@@ -294,14 +294,14 @@ class TestAppConnectionOptions:
         project = make_project(app="service", env=variant, owner=SPECIAL_ROLE)
         project.write("migrations/versions/0001_seen.py", SEEN_REVISION)
         alembic(project, "upgrade", "head")
-        assert seen_by_postgres(project) == ("myapp", "2s")
+        assert seen_by_postgres(project) == ("myapp", "1s")
 
     def test_handed_in_connection_is_the_apps(self, make_project: ProjectFactory) -> None:
         project = make_project(app="service", env="connection-sharing")
         project.write("migrations/versions/0001_seen.py", SEEN_REVISION)
         result = project.run("python", "-c", CALLER_WITH_A_RUNNING_LOOP, check=False, echo=False)
         assert result.returncode == 0, result.output
-        assert seen_by_postgres(project) == ("myapp", "2s")
+        assert seen_by_postgres(project) == ("myapp", "1s")
 
     def test_a_url_rebuilt_from_a_string_loses_them(self, make_project: ProjectFactory) -> None:
         """The env.py these variants replaced: the same app, its options gone."""

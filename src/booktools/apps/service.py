@@ -11,7 +11,7 @@ log = logging.getLogger("myapp")
 
 async_engine = create_async_engine(
     os.environ["APP_DATABASE_URL"],
-    connect_args={"server_settings": {"application_name": "myapp", "lock_timeout": "2s"}},
+    connect_args={"server_settings": {"application_name": "myapp", "lock_timeout": "1s"}},
 )
 
 
