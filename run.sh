@@ -70,7 +70,7 @@ setup() {
         # One line per package as it comes, and pip's errors; its own exit status decides.
         # (pipefail: pip's failure fails the pipeline; the filter itself never does.)
         if ! "$python" -m pip install -r requirements.txt 2>&1 \
-            | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed|ERROR)' || true; }; then
+            | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed|ERROR|WARNING: Retrying)' || true; }; then
             say "pip could not install requirements.txt (see above)"
             exit 1
         fi

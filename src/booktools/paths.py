@@ -17,7 +17,8 @@ from pathlib import Path
 from booktools.errors import BookToolsError
 
 SCRATCH_ENV = "BOOKTOOLS_SCRATCH"
-"""A test run sets this to a folder of its own for scratch projects, and removes it at the end."""
+"""Where scratch projects go instead of the per-account default: a test run sets it to a folder of its own
+(removed at the end); ``run.sh workshop`` to ``_build/learner/scratch``, inside the folder JupyterLab serves."""
 
 
 def private_folder(name: str) -> Path:
