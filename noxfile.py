@@ -6,7 +6,8 @@ PostgreSQL 16 and 18, each session in its own virtualenv. The notebooks stay rec
 
     nox -l                        list the sessions
     nox                           run the matrix, then write its table into book/versions.md
-    nox -t sqlalchemy-2.0         one SQLAlchemy line (or: nox -k "asyncpg and postgres-18")
+    nox -t sqlalchemy-2.0         one SQLAlchemy line (tags: sqlalchemy-2.0, sqlalchemy-2.1, postgres-16, postgres-18)
+    nox -s "env_examples(sqlalchemy-2.0, asyncpg, postgres-18)"     one session
     nox -s versions_table         rewrite the table from the results already in _build/matrix/
 
 ``BOOK_RELEASES=newest`` (the weekly workflow) installs the newest SQLAlchemy of each line and the
@@ -57,7 +58,7 @@ VARIANTS = {
 }
 """Per driver: which tests its sessions run (pytest -k), and the variants whose migrations connect with it.
 
-asyncpg takes every test of the others, so the three selections are disjoint and together
+asyncpg takes every test the other two do not, so the three selections are disjoint and together
 select every test in tests/test_env_examples.py.
 """
 
