@@ -46,17 +46,21 @@ import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 from sqlalchemy import event, pool  # noqa: E402
-from sqlalchemy.engine import Engine, make_url  # noqa: E402
+from sqlalchemy.engine import Connection, Engine, make_url  # noqa: E402
 
 STATEMENTS = 100
+
+Setup = dict[str, Any]
+"""One entry of SETUPS.json."""
 
 DBAPI_MODULES = {"asyncpg": "asyncpg", "psycopg2": "psycopg2", "psycopg": "psycopg"}
 """The module each driver name in a URL (``postgresql+NAME``) imports."""
 
 
-def drivers(setup: dict) -> list[str]:
+def drivers(setup: Setup) -> list[str]:
     """The drivers a process of this setup loads: the app's, and env.py's own if it swaps one in."""
     app_driver = make_url(setup["app_url"]).get_driver_name()
     return sorted({app_driver, setup["env_driver"] or app_driver})
@@ -72,17 +76,17 @@ in_execute = 0.0
 
 
 @event.listens_for(Engine, "before_cursor_execute")
-def _before(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+def _before(conn: Connection, *args: Any) -> None:
     conn.info["execute_started"] = time.perf_counter()
 
 
 @event.listens_for(Engine, "after_cursor_execute")
-def _after(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+def _after(conn: Connection, *args: Any) -> None:
     global in_execute
     in_execute += time.perf_counter() - conn.info.pop("execute_started")
 
 
-def activate(setup: dict) -> None:
+def activate(setup: Setup) -> None:
     """Make this setup's project current, as running ``alembic`` in its folder would."""
     os.chdir(setup["folder"])
     os.environ["APP_DATABASE_URL"] = setup["app_url"]
@@ -90,7 +94,7 @@ def activate(setup: dict) -> None:
     sys.path[:] = [setup["folder"], *(p for p in sys.path if p not in folders)]
 
 
-def env_url(setup: dict) -> sqlalchemy.URL:
+def env_url(setup: Setup) -> sqlalchemy.URL:
     url = make_url(setup["app_url"])
     return url.set(drivername=f"postgresql+{setup['env_driver']}") if setup["env_driver"] else url
 
@@ -104,7 +108,7 @@ def select_ones(connection: sqlalchemy.Connection) -> float:
     return (time.perf_counter() - before) / STATEMENTS
 
 
-def connect_and_statement_seconds(setup: dict) -> tuple[float, float]:
+def connect_and_statement_seconds(setup: Setup) -> tuple[float, float]:
     """One connection as env.py opens it, then statements as env.py runs them (async: run_sync)."""
     before = time.perf_counter()
     if setup["engine"] == "async":
@@ -143,7 +147,7 @@ for round_number in range(arguments.runs):
         result["per_statement"].append(per_statement)
         config = alembic.config.Config("alembic.ini")
         in_execute = 0.0
-        # Alembic logs each migration to stderr (env.py's fileConfig): to nowhere here, as to a terminal.
+        # env.py's fileConfig logs each migration to stderr: discarded, so that the JSON is the output.
         with open(os.devnull, "w") as nowhere, contextlib.redirect_stderr(nowhere):
             before = time.perf_counter()
             alembic.command.upgrade(config, "head")
