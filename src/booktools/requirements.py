@@ -11,7 +11,7 @@ from pathlib import Path
 LAB_TEST_AND_BOOK_TOOLS = frozenset(
     {
         "jupyterlab", "ipykernel", "pytest", "pytest-xdist", "nbval", "psutil",
-        "ruff", "mypy", "types-psutil", "types-psycopg2", "nox",
+        "ruff", "mypy", "types-psutil", "types-psycopg2", "nox", "check-jsonschema",
         "jupyter-book", "sphinx-exercise", "sphinxext-opengraph", "sphinx-sitemap", "playwright",
     }
 )
