@@ -11,6 +11,7 @@
 #   bash run.sh workshop  write the learner notebooks (exercises, no solutions) into _build/learner
 #                       and open JupyterLab on them; --build-only: only write them; --no-browser
 #   bash run.sh doctor  print one line about this machine (sets nothing up), to paste to a helper
+#   bash run.sh bench   measure: server start, suite vs its floor, chapters, book build (--quick)
 #   bash run.sh setup   only set up .venv
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -153,6 +154,10 @@ case "$command" in
         say "starting JupyterLab on $learner; if no browser opens, open the http://127.0.0.1:... link it prints"
         BOOKTOOLS_SCRATCH="$PWD/$learner/scratch" exec "$venv/bin/jupyter" lab "$learner" "$@"
         ;;
+    bench)
+        setup
+        "$python" -m benchmarks "$@"
+        ;;
     doctor)
         doctor
         ;;
@@ -160,7 +165,7 @@ case "$command" in
         setup
         ;;
     *)
-        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac
