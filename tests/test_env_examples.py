@@ -248,6 +248,37 @@ class TestRunningEventLoop:
         assert "asyncio.run() cannot be called from a running event loop" in output
 
 
+FAILING_REVISION = '''"""a migration that fails"""
+from alembic import op
+
+revision = "0001"
+down_revision = None
+
+
+def upgrade() -> None:
+    op.execute("SELECT * FROM no_such_table")
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+class TestAfterAFailedMigration:
+    """The app's engine is reused: a failed run must not leave it holding a connection of a dead loop."""
+
+    @pytest.mark.parametrize("variant", ["async", "connection-sharing"])
+    def test_the_next_run_in_the_same_process_fails_the_same_way(
+        self, make_project: ProjectFactory, variant: str
+    ) -> None:
+        project = make_project(env=variant)
+        project.write("migrations/versions/0001_fails.py", FAILING_REVISION)
+        commands = [["upgrade", "head"], ["upgrade", "head"]]
+        result = project.run("python", "-c", SESSION, json.dumps(commands), check=False, echo=False)
+        assert result.output.count('relation "no_such_table" does not exist') >= 2, result.output
+        assert "attached to a different loop" not in result.output, result.output
+
+
 SEEN_REVISION = '''"""record how the migration connected"""
 from alembic import op
 

@@ -70,11 +70,13 @@ async def run_async_migrations() -> None:
     # application does: URL, connect_args, server_settings, SSL, async_creator.
     connectable = async_engine
 
-    async with connectable.connect() as connection:
-        await connection.run_sync(do_run_migrations)
-
-    # Close its pooled connection while this event loop still runs.
-    await connectable.dispose()
+    try:
+        async with connectable.connect() as connection:
+            await connection.run_sync(do_run_migrations)
+    finally:
+        # Close its pooled connection while this event loop still runs, also after a
+        # failed migration: the next asyncio.run() in this process has a new loop.
+        await connectable.dispose()
 
 
 def run_migrations_online() -> None:
