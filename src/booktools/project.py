@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from IPython.display import Markdown
 
+from booktools import forkserver
 from booktools.errors import BookToolsError, CommandFailed
 from booktools.paths import new_scratch_folder
 from booktools.tracebacks import trim
@@ -178,42 +179,40 @@ def run_command(
 ) -> CommandResult:
     """Run a command, print ``$ command`` and its trimmed output, and return both.
 
-    ``alembic`` and ``python`` run with this notebook's interpreter. With
+    ``alembic`` and ``python`` run with this notebook's interpreter, ``alembic`` forked
+    from a server that has imported it already (``booktools.forkserver``). With
     ``check``, a non-zero exit raises ``CommandFailed``, which a notebook shows
     as the command's own (trimmed) traceback.
     """
     command = shlex.join(args)
     program = list(args)
-    if program[0] == "alembic":
-        program = [sys.executable, "-m", "alembic", *program[1:]]
-    elif program[0] == "python":
-        program = [sys.executable, *program[1:]]
+    environ = {
+        **{name: value for name, value in env.items() if name not in COLOUR_FORCING},
+        # Unbuffered, a Python child's stdout and stderr interleave in the order they were written.
+        "PYTHONUNBUFFERED": "1",
+        # Plain text whoever starts us: ipykernel forces colours on child processes,
+        # and Python 3.13 colours its own tracebacks.
+        "NO_COLOR": "1",
+        "PYTHON_COLORS": "0",
+    }
     try:
-        completed = subprocess.run(
-            program,
-            cwd=cwd,
-            # Unbuffered, a Python child's stdout and stderr interleave in the order they were written.
-            env={
-                **{name: value for name, value in env.items() if name not in COLOUR_FORCING},
-                "PYTHONUNBUFFERED": "1",
-                # Plain text whoever starts us: ipykernel forces colours on child processes,
-                # and Python 3.13 colours its own tracebacks.
-                "NO_COLOR": "1",
-                "PYTHON_COLORS": "0",
-            },
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            check=False,
-            timeout=COMMAND_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired as error:
+        if program[0] == "alembic":
+            completed = forkserver.run_module("alembic", program[1:], cwd=str(cwd), environ=environ,
+                                              timeout=COMMAND_TIMEOUT_S)
+        else:
+            if program[0] == "python":
+                program = [sys.executable, *program[1:]]
+            process = subprocess.run(
+                program, cwd=cwd, env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, check=False, timeout=COMMAND_TIMEOUT_S,
+            )
+            completed = forkserver.Completed(process.returncode, process.stdout)
+    except (subprocess.TimeoutExpired, forkserver.CommandTimeout) as error:
         raise BookToolsError(
             f"`{command}` was still running after {COMMAND_TIMEOUT_S} s and was stopped. "
             "Is something holding a lock on the database (another notebook mid-migration)?"
         ) from error
-    lines = trim(completed.stdout.splitlines())
+    lines = trim(completed.output.splitlines())
     result = CommandResult(command, completed.returncode, "\n".join(lines))
     if echo:
         print(f"$ {command}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 LAB_TEST_AND_BOOK_TOOLS = frozenset(
     {
-        "jupyterlab", "ipykernel", "pytest", "pytest-xdist", "nbval", "psutil",
+        "jupyterlab", "ipykernel", "pytest", "pytest-xdist", "nbval", "psutil", "rfc3987",
         "ruff", "mypy", "types-psutil", "types-psycopg2", "nox", "check-jsonschema",
         "jupyter-book", "sphinx-exercise", "sphinxext-opengraph", "sphinx-sitemap", "playwright",
     }
