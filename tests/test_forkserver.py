@@ -7,6 +7,7 @@ and how it exited: the stored outputs of every chapter rest on this.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,9 +18,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from booktools import forkserver
+from booktools import forkserver, sandboxes
 from booktools.forkserver import Completed
 from booktools.project import ScratchProject
+from booktools.sandboxes import SANDBOX_PRELOADED
 
 ProjectFactory = Callable[..., ScratchProject]
 
@@ -53,7 +55,7 @@ def run(project: ScratchProject, *args: str, forked: bool, **extra_environ: str)
     environ = {**project.environ(), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "PYTHON_COLORS": "0", **extra_environ}
     if not forked:
         environ[forkserver.DISABLE_ENV] = "0"
-    return forkserver.run_module("alembic", args, cwd=str(project.root), environ=environ, timeout=60)
+    return forkserver.run_python(["-m", "alembic", *args], cwd=str(project.root), environ=environ, timeout=60)
 
 
 def test_a_migration_prints_the_same(make_project: ProjectFactory) -> None:
@@ -110,9 +112,9 @@ def test_a_command_past_its_deadline_is_killed_and_the_next_one_runs(make_projec
     environ = {**project.environ(), "PYTHONUNBUFFERED": "1"}
     started = time.perf_counter()
     with pytest.raises(forkserver.CommandTimeout):
-        forkserver.run_module("alembic", ["current"], cwd=str(project.root), environ=environ, timeout=1)
+        forkserver.run_python(["-m", "alembic", "current"], cwd=str(project.root), environ=environ, timeout=0.5)
     assert time.perf_counter() - started < 10
-    assert forkserver.run_module("alembic", ["--version"], cwd=str(project.root), environ=environ,
+    assert forkserver.run_python(["-m", "alembic", "--version"], cwd=str(project.root), environ=environ,
                                  timeout=60).returncode == 0
 
 
@@ -121,7 +123,7 @@ def test_the_server_leaves_with_its_client(tmp_path: Path) -> None:
     code = (
         "import os\n"
         "from booktools import forkserver\n"
-        "forkserver.run_module('alembic', ['--version'], cwd='.', environ=dict(os.environ), timeout=60)\n"
+        "forkserver.run_python(['-m', 'alembic', '--version'], cwd='.', environ=dict(os.environ), timeout=60)\n"
         "print(*(server._process.pid for pool in forkserver._idle.values() for server in pool))\n"
         "os._exit(0)\n"  # no atexit, as if killed
     )
@@ -129,6 +131,102 @@ def test_the_server_leaves_with_its_client(tmp_path: Path) -> None:
                                check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     (server,) = map(int, completed.stdout.split())
     deadline = time.monotonic() + 10
-    while psutil.pid_exists(server) and psutil.Process(server).status() != psutil.STATUS_ZOMBIE:
+    while not gone(server):
         assert time.monotonic() < deadline, f"the fork server {server} outlived its client by 10 s"
+        time.sleep(0.05)
+
+
+INTERRUPTED_CLIENT = """\
+import os
+from booktools import forkserver, sandboxes
+print(forkserver.run_python(["-m", "alembic", "current"], cwd=".", environ=dict(os.environ), timeout=60))
+"""
+
+SLOW_ENV_PY = """\
+import os, pathlib, time
+pathlib.Path("command.pid").write_text(str(os.getpid()))
+time.sleep(30)
+"""
+
+
+def gone(pid: int) -> bool:
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_an_interrupt_stops_the_command_and_the_server(make_project: ProjectFactory) -> None:
+    """Ctrl-C, or a notebook's stop button: the command gets it, as a child process would, and nothing is left."""
+    project = make_project(env="async")
+    project.write("migrations/env.py", SLOW_ENV_PY)
+    client = subprocess.Popen([sys.executable, "-c", INTERRUPTED_CLIENT], cwd=project.root, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env={**project.environ(), "PYTHONUNBUFFERED": "1"})
+    pid_file = project.path("command.pid")
+    deadline = time.monotonic() + 20
+    while not pid_file.is_file() or not pid_file.read_text():
+        assert time.monotonic() < deadline and client.poll() is None, f"never started: {client.communicate()}"
+        time.sleep(0.05)
+    command = int(pid_file.read_text())
+    server = psutil.Process(command).ppid()
+    client.send_signal(signal.SIGINT)
+    _, stderr = client.communicate(timeout=10)
+    assert "KeyboardInterrupt" in stderr
+    deadline = time.monotonic() + 10
+    while not (gone(command) and gone(server)):
+        assert time.monotonic() < deadline, f"left running: command {command}, server {server}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("arguments", [["-c", "import parent"], ["-m", "parent"], ["parent.py"]],
+                         ids=["code", "another module", "a script"])
+def test_only_alembic_is_forked(tmp_path: Path, arguments: list[str]) -> None:
+    """Code other than Alembic's command line may arrange imports before it imports (chapter 15
+    hides greenlet): a new process, with nothing imported for it."""
+    (tmp_path / "parent.py").write_text("import os, sys\nprint(os.getppid(), 'sqlalchemy' in sys.modules)\n")
+    environ = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    completed = forkserver.run_python(arguments, cwd=str(tmp_path), environ=environ, timeout=60)
+    assert completed.output.split() == [str(os.getpid()), "False"]
+
+
+@pytest.mark.parametrize("preload", [SANDBOX_PRELOADED, ("sqlalchemy.ext.asyncio",)],
+                         ids=["preloaded-what-imports", "asked-to-preload-what-fails"])
+def test_a_sandbox_without_greenlet_fails_the_same(tmp_path: Path, preload: tuple[str, ...]) -> None:
+    """Chapter 1's lesson in a sandbox without greenlet: SQLAlchemy's asyncio extension fails to import.
+
+    A server that preloads what it has (no Alembic there) forks a command that fails as it would
+    have; one asked to preload the failing extension refuses, and the command runs as a new process.
+    """
+    (tmp_path / "lesson.py").write_text("import sqlalchemy.ext.asyncio\n")
+    environ = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "PYTHON_COLORS": "0",
+               "PYTHONPATH": str(sandboxes.sandbox("sqlalchemy-2.1-without-greenlet")), "PYTHONNOUSERSITE": "1"}
+    arguments = ["-S", "-m", "lesson"]
+    forked = forkserver.run_python(arguments, cwd=str(tmp_path), environ=environ, timeout=60, preload=preload,
+                                   forked_modules={"lesson"})
+    new_process = forkserver.run_python(arguments, cwd=str(tmp_path),
+                                        environ={**environ, forkserver.DISABLE_ENV: "0"}, timeout=60)
+    assert "requires that the Python 'greenlet' library is installed" in forked.output
+    assert forked.output == new_process.output
+
+
+def test_a_test_run_shares_one_server(tmp_path: Path) -> None:
+    """Inside ``shared()``, another process's command is forked from the shared server: no server of its own."""
+    environ = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "PYTHON_COLORS": "0"}
+    client = (
+        "import os, sys\n"
+        "from booktools import forkserver\n"
+        "open('parent.py', 'w').write('import os; print(os.getppid())')\n"
+        "done = forkserver.run_python(['-m', 'parent'], cwd='.', environ=dict(os.environ), timeout=60,"
+        " forked_modules={'parent'})\n"
+        "servers = [server for pool in forkserver._idle.values() for server in pool]\n"
+        "print(done.output.strip(), *(server._process is None for server in servers))\n"
+    )
+    with forkserver.shared(environ):
+        completed = subprocess.run([sys.executable, "-c", client], cwd=tmp_path, env=environ | dict(
+            {forkserver.SHARED_ENV: os.environ[forkserver.SHARED_ENV]}), capture_output=True, text=True, check=True)
+        session, connected = completed.stdout.split()
+        assert connected == "True", "the client started a server of its own"
+        listener = psutil.Process(int(session)).ppid()
+        assert "listen" in psutil.Process(listener).cmdline()
+    deadline = time.monotonic() + 10
+    while not gone(listener):
+        assert time.monotonic() < deadline, "the shared server outlived its with-block"
         time.sleep(0.05)

@@ -1,22 +1,29 @@
-"""``alembic`` commands without paying Python's start-up for each: a fork server.
+"""``python -m alembic`` without paying Python's start-up for each: a fork server.
 
 An ``alembic upgrade head`` spends about 0.8 s importing SQLAlchemy and Alembic, and a
-tenth of that migrating. A chapter runs a dozen such commands, the test suite about 150.
-So the first command a process runs starts a helper, a fork server,
-that imports Alembic and SQLAlchemy once and then forks a child per command.
+tenth of that migrating. A chapter runs a dozen such commands, the test suite about 200.
+So the first command a process runs starts a helper, a fork server, that imports Alembic
+and SQLAlchemy once and then forks a child per command.
 
 Each child is a new process, as ``python -m alembic`` makes one: its own pid, event loop,
-connections, ``sys.modules`` beyond the imports done before the fork, ``__main__``, working
-directory and environment. It runs the command's module as ``-m`` does, with stdin at
-``/dev/null`` and stdout and stderr on one pipe, and exits as Python exits: an uncaught
-error printed as ``-m`` prints it, then the interpreter's own shutdown (``atexit``, and the
-warnings the last garbage collection prints). ``tests/test_forkserver.py`` runs commands
-both ways and compares what they print.
+connections, ``sys.modules`` beyond the imports done before the fork, ``__main__``,
+``sys.argv``, ``sys.path``, working directory and environment. It runs the module as ``-m``
+does, with stdin at ``/dev/null`` and stdout and stderr on one pipe, and exits as Python
+exits: an uncaught error printed as Python prints it, then the interpreter's own shutdown
+(``atexit``, and the warnings the last garbage collection prints). ``tests/test_forkserver.py``
+runs commands both ways and compares what they print.
 
-Settings Python reads only as it starts (``PYTHON*``, the locale) are fixed per server:
-a command whose environment differs there gets a server of its own. The server leaves
-when its client's end of the socket closes, so a kernel or pytest worker that dies takes
-it along.
+Only ``-m alembic`` is forked (other modules when asked). What was imported before the fork
+is the one difference a command could see, so a server imports only what Alembic's command
+line imports anyway, before an ``env.py`` runs. Other code may set up ``sys.modules`` before
+it imports (chapter 15 hides greenlet that way): ``-c`` code, scripts and other modules run as
+plain new processes, as does everything when ``BOOKTOOLS_FORKSERVER=0``.
+
+Settings Python reads only as it starts (flags such as ``-S``, ``PYTHON*``, the locale) and
+what a server imports are fixed per server: a command that differs there gets a server of
+its own. A
+leaves when its client's end of the socket closes, so a kernel or pytest worker that dies
+takes it along. A test run shares one server among its workers and kernels (``shared()``).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
+import hashlib
 import importlib
 import json
 import locale
@@ -36,10 +44,12 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -48,23 +58,32 @@ from booktools.errors import BookToolsError
 PRELOADED = (
     "alembic.config", "sqlalchemy.orm", "sqlalchemy.ext.asyncio",
     "asyncpg", "sqlalchemy.dialects.postgresql.asyncpg", "psycopg2", "sqlalchemy.dialects.postgresql.psycopg2",
+    "psycopg", "sqlalchemy.dialects.postgresql.psycopg",
 )
-"""What the book's ``alembic`` commands import: the CLI, what each ``env.py`` and app imports, and the
-two drivers of its main variants. A module the command would import anyway, imported earlier,
-changes nothing it prints (none of these warns on import); drivers a command lacks are not here."""
+"""What the book's ``alembic`` commands import: the command line (``alembic.config``, the first
+thing ``-m alembic`` imports), then what each ``env.py`` and app imports, and the drivers of
+its variants. None of these warns on import, and each is imported before an ``env.py`` runs
+its first line, so only an ``env.py`` that inspects ``sys.modules`` could tell. A module the
+interpreter does not have is skipped: the command meets its absence as it would have."""
 
 DISABLE_ENV = "BOOKTOOLS_FORKSERVER"
-"""Set to ``0`` to run every command as a plain ``python -m`` process."""
+"""Set to ``0`` (in the environment Jupyter or pytest starts with) to run every command as a plain new process."""
+
+SHARED_ENV = "BOOKTOOLS_FORKSERVER_SHARED"
+"""``<key>@<socket path>`` of a server a test run shares (``shared()``); set by the pytest plugin."""
+
+FLAGS = ("-S",)
+"""Interpreter flags a server can start with (the sandboxes run ``python -S``)."""
+
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[1])
+_BOOT = f"__import__('sys').path.insert(0, {_SOURCE_ROOT!r}); __import__('booktools.forkserver').forkserver.main()"
+"""The server's ``-c`` code. ``-c``, not ``-m``, and no names bound: ``__main__`` stays as a new
+interpreter has it, for the command (``-m`` would run our module in it). The source folder
+is on the path just to import us (``-S`` skips the installed package's path entry)."""
 
 _LENGTH = struct.Struct("!Q")
-
-
-def startup_settings(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """The part of an environment Python reads only when it starts: one server per distinct value."""
-    return tuple(sorted(
-        (name, value) for name, value in environ.items()
-        if name.startswith("PYTHON") or name.startswith("LC_") or name == "LANG"
-    ))
+READY, READY_NOT = b"+", b"-"
+"""What a server says once it has imported what it preloads, or found it cannot."""
 
 
 @dataclass(frozen=True)
@@ -78,32 +97,90 @@ class CommandTimeout(BookToolsError):
     """The command ran past its deadline and was killed."""
 
 
-class _Server:
-    """One fork server and our end of its socket."""
+class _CannotFork(Exception):
+    """A server could not import what it preloads: its commands run as new processes."""
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._socket, theirs = socket.socketpair()
+
+@dataclass(frozen=True)
+class _Invocation:
+    """``python [flags] -m module args``, taken apart."""
+
+    flags: tuple[str, ...]
+    module: str
+    args: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, arguments: Sequence[str]) -> _Invocation | None:
+        """``None`` for anything else: ``-c`` code, a script, another flag."""
+        flags = tuple(arguments[: next((i for i, a in enumerate(arguments) if a not in FLAGS), len(arguments))])
+        rest = arguments[len(flags):]
+        if len(rest) < 2 or rest[0] != "-m":
+            return None
+        return cls(flags, rest[1], tuple(rest[2:]))
+
+
+def _key(flags: Sequence[str], preload: Sequence[str], environ: Mapping[str, str]) -> str:
+    """What fixes a server: its flags, its imports, and what Python reads from the environment as it starts."""
+    startup = sorted(
+        (name, value) for name, value in environ.items()
+        if name.startswith("PYTHON") or name.startswith("LC_") or name == "LANG"
+    )
+    return hashlib.sha256(json.dumps([sys.executable, list(flags), list(preload), startup]).encode()).hexdigest()
+
+
+class _Server:
+    """A fork server and our end of its socket: one command at a time."""
+
+    def __init__(self, connection: socket.socket, process: subprocess.Popen[bytes] | None) -> None:
+        self._socket = connection
+        self._process = process
+
+    @classmethod
+    def start(cls, flags: Sequence[str], preload: Sequence[str], environ: Mapping[str, str]) -> _Server:
+        ours, theirs = socket.socketpair()
         with theirs:
-            self._process = subprocess.Popen(
-                # -c, not -m: our code stays out of __main__, which the command then gets as a new
-                # interpreter has it (-m runs a module's code in __main__'s namespace).
-                [sys.executable, "-c", "__import__('booktools.forkserver').forkserver.main()", str(theirs.fileno())],
+            process = subprocess.Popen(
+                [sys.executable, *flags, "-c", _BOOT, "serve", str(theirs.fileno()), json.dumps(list(preload))],
                 env=dict(environ),
+                cwd="/",  # imports as it starts must not find a module in the client's folder
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
+                # A process group of its own: ipykernel, shutting down, waits for every child in its
+                # group to go (2.5 s for a server, which outlives its signals as a zombie until we
+                # reap it). An interrupt reaches the running command through run(), below.
+                start_new_session=True,
             )
+        server = cls(ours, process)
+        if ours.recv(1) != READY:
+            server.close()
+            raise _CannotFork
+        return server
 
-    def run(self, module: str, args: Sequence[str], *, cwd: str, environ: Mapping[str, str],
-            timeout: float) -> Completed:
+    @classmethod
+    def connect(cls, path: str) -> _Server:
+        """A session of the run's shared server (``shared()``)."""
+        connection = socket.socket(socket.AF_UNIX)
+        connection.connect(path)
+        return cls(connection, None)
+
+    def run(self, invocation: _Invocation, *, cwd: str, environ: Mapping[str, str], timeout: float) -> Completed:
         reader, writer = os.pipe()
         try:
-            request = json.dumps({"module": module, "args": list(args), "cwd": cwd, "env": dict(environ)}).encode()
+            request = json.dumps({"module": invocation.module, "args": invocation.args, "cwd": cwd,
+                                  "env": dict(environ)}).encode()
             socket.send_fds(self._socket, [_LENGTH.pack(len(request))], [writer])
             self._socket.sendall(request)
             os.close(writer)
             writer = -1
             pid = self._receive_number()
-            output = _read_until_closed(reader, pid, deadline=time.monotonic() + timeout)
+            try:
+                output = _read_until_closed(reader, pid, deadline=time.monotonic() + timeout)
+            except KeyboardInterrupt:
+                # Interrupted (the kernel's stop button, Ctrl-C): so is the command, as a child in
+                # our process group would have been.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGINT)
+                raise
             returncode = self._receive_number()  # after a kill too: the server is ready for the next one
         finally:
             os.close(reader)
@@ -115,21 +192,19 @@ class _Server:
         return Completed(returncode, text.replace("\r\n", "\n"))
 
     def _receive_number(self) -> int:
-        data = b""
-        while len(data) < _LENGTH.size:
-            chunk = self._socket.recv(_LENGTH.size - len(data))
-            if not chunk:
-                raise BookToolsError(f"The fork server of {sys.executable} (booktools.forkserver) stopped.")
-            data += chunk
-        number: int = _LENGTH.unpack(data)[0]
-        return number - (1 << 63)
+        try:
+            return _receive_number(self._socket)
+        except EOFError:
+            raise BookToolsError(f"The fork server of {sys.executable} (booktools.forkserver) stopped.") from None
 
     def alive(self) -> bool:
-        return self._process.poll() is None
+        return self._process is None or self._process.poll() is None
 
     def close(self) -> None:
         """Close our end (the server leaves when it next reads), then make sure it has."""
         self._socket.close()
+        if self._process is None:
+            return
         try:
             self._process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -152,10 +227,12 @@ def _read_until_closed(reader: int, pid: int, *, deadline: float) -> bytes | Non
         chunks.append(chunk)
 
 
-_idle: dict[tuple[tuple[str, str], ...], list[_Server]] = {}
-"""Servers between commands, by their start-up settings. One runs one command at a time: commands
-run at once (threads, as chapter 21's two replicas) take one server each."""
+_idle: dict[str, list[_Server]] = {}
+"""Servers between commands, by key. A server runs one command at a time: commands run at once
+(threads, as chapter 21's two replicas) take one each."""
 _idle_lock = threading.Lock()
+_cannot_fork: set[str] = set()
+"""Keys whose server could not import what it preloads."""
 
 
 def _close_servers() -> None:
@@ -169,27 +246,39 @@ def _close_servers() -> None:
 atexit.register(_close_servers)
 
 
-def run_module(module: str, args: Sequence[str], *, cwd: str, environ: Mapping[str, str],
-               timeout: float) -> Completed:
-    """``python -m module args`` in ``cwd`` with exactly ``environ``, forked from a server that has
-    imported ``PRELOADED`` (or, with ``BOOKTOOLS_FORKSERVER=0``, as a plain new process)."""
-    if environ.get(DISABLE_ENV) == "0":
+def run_python(arguments: Sequence[str], *, cwd: str, environ: Mapping[str, str], timeout: float,
+               preload: Sequence[str] = PRELOADED, forked_modules: Collection[str] = ("alembic",)) -> Completed:
+    """``python arguments`` in ``cwd`` with exactly ``environ``: forked from a server that has
+    imported ``preload`` when the arguments are ``[flags] -m module ...`` for a module of
+    ``forked_modules`` (and ``BOOKTOOLS_FORKSERVER`` is not ``0``), else as a plain new process."""
+    cwd = os.path.abspath(cwd)  # the server's working directory is not ours
+    invocation = _Invocation.parse(arguments)
+    key = _key(invocation.flags, preload, environ) if invocation else ""
+    forked = invocation is not None and invocation.module in forked_modules
+    if invocation is None or not forked or environ.get(DISABLE_ENV) == "0" or key in _cannot_fork:
         try:
             process = subprocess.run(
-                [sys.executable, "-m", module, *args], cwd=cwd, env=dict(environ), stdin=subprocess.DEVNULL,
+                [sys.executable, *arguments], cwd=cwd, env=dict(environ), stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False, timeout=timeout,
             )
         except subprocess.TimeoutExpired as error:
             raise CommandTimeout(f"killed after {timeout} s") from error
         return Completed(process.returncode, process.stdout)
-    key = startup_settings(environ)
     with _idle_lock:
         pool = _idle.setdefault(key, [])
         server = pool.pop() if pool else None
     if server is None or not server.alive():
-        server = _Server(environ)
+        shared_key, _, shared_path = os.environ.get(SHARED_ENV, "").partition("@")
+        if shared_key == key:
+            server = _Server.connect(shared_path)
+        else:
+            try:
+                server = _Server.start(invocation.flags, preload, environ)
+            except _CannotFork:
+                _cannot_fork.add(key)
+                return run_python(arguments, cwd=cwd, environ=environ, timeout=timeout, preload=preload)
     try:
-        completed = server.run(module, args, cwd=cwd, environ=environ, timeout=timeout)
+        completed = server.run(invocation, cwd=cwd, environ=environ, timeout=timeout)
     except CommandTimeout:
         _put_back(key, server)
         raise
@@ -201,9 +290,48 @@ def run_module(module: str, args: Sequence[str], *, cwd: str, environ: Mapping[s
     return completed
 
 
-def _put_back(key: tuple[tuple[str, str], ...], server: _Server) -> None:
+def _put_back(key: str, server: _Server) -> None:
     with _idle_lock:
         _idle.setdefault(key, []).append(server)
+
+
+@contextlib.contextmanager
+def shared(environ: Mapping[str, str]) -> Iterator[None]:
+    """One server for a whole test run, for commands run with ``environ``'s start-up settings.
+
+    Exported in ``SHARED_ENV``: the workers and kernels started inside the ``with`` inherit it and
+    open a session each (a child of the server, serving that client as a server of its own
+    would) instead of starting and importing a server each. Stopped when the ``with`` ends.
+    """
+    folder = tempfile.mkdtemp(prefix="booktools-forkserver-")
+    path = os.path.join(folder, "socket")
+    if len(path) >= 100:  # beyond what a Unix socket's address holds: each client keeps its own server
+        os.rmdir(folder)
+        yield
+        return
+    ours, theirs = socket.socketpair()
+    with theirs:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _BOOT, "listen", str(theirs.fileno()), json.dumps(list(PRELOADED)), path],
+            env=dict(environ), cwd="/", pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    try:
+        # Ready once it is listening: it says so on the lifeline.
+        if ours.recv(1) != READY:
+            raise BookToolsError(f"The shared fork server of {sys.executable} did not start.")
+        os.environ[SHARED_ENV] = f"{_key((), PRELOADED, environ)}@{path}"
+        yield
+    finally:
+        os.environ.pop(SHARED_ENV, None)
+        ours.close()  # the lifeline: the server leaves when it closes
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.rmdir(folder)
 
 
 # --- the server side ------------------------------------------------------------------------
@@ -211,6 +339,11 @@ def _put_back(key: tuple[tuple[str, str], ...], server: _Server) -> None:
 
 def _send_number(connection: socket.socket, number: int) -> None:
     connection.sendall(_LENGTH.pack(number + (1 << 63)))
+
+
+def _receive_number(connection: socket.socket) -> int:
+    number: int = _LENGTH.unpack(_receive_exactly(connection, _LENGTH.size))[0]
+    return number - (1 << 63)
 
 
 def _receive_exactly(connection: socket.socket, size: int) -> bytes:
@@ -245,10 +378,33 @@ def _serve(connection: socket.socket) -> tuple[dict[str, Any], int]:
         _send_number(connection, os.waitstatus_to_exitcode(status))
 
 
+def _listen(lifeline: socket.socket, path: str) -> socket.socket:
+    """Fork a session per client that connects; return only in a session, with its connection.
+
+    Leaves when the lifeline (the test run's end) closes.
+    """
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    os.chmod(path, 0o600)
+    listener.listen()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # sessions reap themselves
+    lifeline.sendall(READY)
+    while True:
+        ready, _, _ = select.select([listener, lifeline], [], [])
+        if lifeline in ready:
+            raise SystemExit(0)
+        connection, _ = listener.accept()
+        if os.fork() == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # a session waits for its commands
+            listener.close()
+            lifeline.close()
+            return connection
+        connection.close()
+
+
 def _become_command(request: dict[str, Any], output: int) -> None:
     """In the child: take the command's place, as ``python -m`` would have set it up."""
     gc.enable()
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(output, 1)
@@ -259,19 +415,19 @@ def _become_command(request: dict[str, Any], output: int) -> None:
     os.environ.clear()
     os.environ.update(request["env"])
     sys.argv = ["-m", *request["args"]]
-    sys.path[0] = os.getcwd()
+    sys.path[0] = os.getcwd()  # where -m puts the working directory
     importlib.invalidate_caches()
     random.seed()  # a new process would not share its random state with its siblings
 
 
 def _run_command(module: str) -> None:
-    """Run ``module`` as ``-m`` does; an error propagates and is printed as ``-m`` prints it."""
+    """Run the module as ``-m`` does; an error propagates to Python, which prints it and exits 1."""
     sys.excepthook = _from_the_command_on
     runpy._run_module_as_main(module)  # type: ignore[attr-defined]  # what `python -m` itself calls
 
 
 def _from_the_command_on(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
-    """Python's own report of an uncaught error, without the server's frames above ``-m``'s."""
+    """Python's own report of an uncaught error, without the server's frames above the command's."""
     frame = trace
     while frame is not None and frame.tb_frame.f_code is not _run_command.__code__:
         frame = frame.tb_next
@@ -282,19 +438,41 @@ def _from_the_command_on(kind: type[BaseException], error: BaseException, trace:
     sys.__excepthook__(kind, error, trace)
 
 
-def main() -> None:
-    # An interrupt (Jupyter signals the kernel's whole process group) is for the command, not for us.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _preload(names: Sequence[str]) -> bool:
+    """Import ``names``; ``False`` if one of them is there but fails to import."""
     # Python's advice for a process that forks without exec: no collections while importing,
     # then everything imported moved out of the collector's sight, so that no child's collection
     # touches (and so copies) the server's memory pages.
     gc.disable()
-    for name in PRELOADED:
-        importlib.import_module(name)
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as missing:
+            if missing.name != name.partition(".")[0]:
+                return False
+            # Not installed at all: nothing was half-imported, the command finds it missing itself.
+        except ImportError:
+            # There, but it cannot import here (SQLAlchemy's asyncio extension without greenlet):
+            # the failed attempt may have changed modules already imported, so that a command
+            # would no longer fail as it should. Such commands run as new processes.
+            return False
     gc.freeze()
-    connection = socket.socket(fileno=int(sys.argv[1]))
+    return True
+
+
+def main() -> None:
+    """The server: ``serve FD PRELOAD`` (one client, on a socket) or ``listen FD PRELOAD PATH`` (shared)."""
+    if sys.path[0] == _SOURCE_ROOT:
+        del sys.path[0]
+    role, descriptor, preload = sys.argv[1:4]
+    connection = socket.socket(fileno=int(descriptor))
+    if not _preload(json.loads(preload)):
+        connection.sendall(READY_NOT)
+        raise SystemExit(0)
+    if role == "listen":
+        connection = _listen(connection, sys.argv[4])
+    else:
+        connection.sendall(READY)
     request, output = _serve(connection)
     _become_command(request, output)
     _run_command(request["module"])
-
-

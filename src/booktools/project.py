@@ -9,7 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -174,19 +174,9 @@ class ScratchProject:
         return self.run("alembic", *args, check=check, echo=echo)
 
 
-def run_command(
-    args: Sequence[str], *, cwd: Path, env: dict[str, str], check: bool = True, echo: bool = True
-) -> CommandResult:
-    """Run a command, print ``$ command`` and its trimmed output, and return both.
-
-    ``alembic`` and ``python`` run with this notebook's interpreter, ``alembic`` forked
-    from a server that has imported it already (``booktools.forkserver``). With
-    ``check``, a non-zero exit raises ``CommandFailed``, which a notebook shows
-    as the command's own (trimmed) traceback.
-    """
-    command = shlex.join(args)
-    program = list(args)
-    environ = {
+def command_environ(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment commands run with: ``env`` as plain text, unbuffered."""
+    return {
         **{name: value for name, value in env.items() if name not in COLOUR_FORCING},
         # Unbuffered, a Python child's stdout and stderr interleave in the order they were written.
         "PYTHONUNBUFFERED": "1",
@@ -195,15 +185,29 @@ def run_command(
         "NO_COLOR": "1",
         "PYTHON_COLORS": "0",
     }
+
+
+def run_command(
+    args: Sequence[str], *, cwd: Path, env: dict[str, str], check: bool = True, echo: bool = True,
+    preload: Sequence[str] = forkserver.PRELOADED,
+) -> CommandResult:
+    """Run a command, print ``$ command`` and its trimmed output, and return both.
+
+    ``alembic`` and ``python`` run with this notebook's interpreter; ``alembic`` (``python -m
+    alembic``) forked from a server that has imported ``preload`` (``booktools.forkserver``). With
+    ``check``, a non-zero exit raises ``CommandFailed``, which a notebook shows
+    as the command's own (trimmed) traceback.
+    """
+    command = shlex.join(args)
+    environ = command_environ(env)
     try:
-        if program[0] == "alembic":
-            completed = forkserver.run_module("alembic", program[1:], cwd=str(cwd), environ=environ,
-                                              timeout=COMMAND_TIMEOUT_S)
+        if args[0] in ("alembic", "python"):
+            arguments = ["-m", "alembic", *args[1:]] if args[0] == "alembic" else list(args[1:])
+            completed = forkserver.run_python(arguments, cwd=str(cwd), environ=environ, timeout=COMMAND_TIMEOUT_S,
+                                              preload=preload)
         else:
-            if program[0] == "python":
-                program = [sys.executable, *program[1:]]
             process = subprocess.run(
-                program, cwd=cwd, env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                args, cwd=cwd, env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, text=True, check=False, timeout=COMMAND_TIMEOUT_S,
             )
             completed = forkserver.Completed(process.returncode, process.stdout)

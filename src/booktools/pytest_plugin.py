@@ -1,9 +1,11 @@
-"""pytest plugin: one embedded PostgreSQL and one scratch folder for the whole test run.
+"""pytest plugin: one embedded PostgreSQL, one scratch folder and one fork server for the whole test run.
 
-Loaded from ``conftest.py``. The controlling pytest process sets both up and exports
-them (``BOOKTOOLS_PG_STATE``, ``BOOKTOOLS_SCRATCH``), so xdist workers and nbval
-kernels, which inherit the environment, share them; both are gone when pytest ends.
-With ``DATABASE_URL`` set no server is started: tests and notebooks use that one.
+Loaded from ``conftest.py``. The controlling pytest process sets them up and exports
+them (``BOOKTOOLS_PG_STATE``, ``BOOKTOOLS_SCRATCH``, ``BOOKTOOLS_FORKSERVER_SHARED``), so
+xdist workers and nbval kernels, which inherit the environment, share them; all are gone
+when pytest ends. With ``DATABASE_URL`` set no server is started: tests and notebooks use
+that one. The fork server (``booktools.forkserver``) saves each worker and kernel starting
+and importing one of its own.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import tempfile
 
 import pytest
 
+from booktools import forkserver
 from booktools.paths import SCRATCH_ENV
 from booktools.postgres import STATE_ENV, embedded_postgres
+from booktools.project import command_environ
 
 _run = contextlib.ExitStack()
 
@@ -34,6 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
         instance = _run.enter_context(embedded_postgres())
         _run.callback(os.environ.pop, STATE_ENV, None)
         os.environ[STATE_ENV] = str(instance.directory)
+    if forkserver.SHARED_ENV not in os.environ:
+        _run.enter_context(forkserver.shared(command_environ(os.environ)))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

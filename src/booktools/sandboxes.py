@@ -19,6 +19,10 @@ from booktools.errors import BookToolsError
 from booktools.paths import locked
 from booktools.project import CommandResult, ScratchProject, run_command
 
+SANDBOX_PRELOADED = ("alembic.config",)
+"""What a sandbox's ``alembic`` commands are forked with (``booktools.forkserver``): only what
+``python -m alembic`` imports first, since sandboxes show what a release imports or fails to."""
+
 SANDBOXES = ("sqlalchemy-2.1-without-greenlet", "sqlalchemy-2.0", "sqlalchemy-2.1-without-asyncpg")
 
 
@@ -85,4 +89,5 @@ def alembic(name: str, project: ScratchProject, *args: str, check: bool = True) 
     """
     folder = sandbox(name)
     environ = {**project.environ(), "PYTHONPATH": str(folder), "PYTHONNOUSERSITE": "1"}
-    return run_command(["python", "-S", "-m", "alembic", *args], cwd=project.root, env=environ, check=check)
+    return run_command(["python", "-S", "-m", "alembic", *args], cwd=project.root, env=environ, check=check,
+                       preload=SANDBOX_PRELOADED)

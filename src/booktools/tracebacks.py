@@ -113,3 +113,8 @@ def install_in_ipython() -> None:
         shell._showtraceback(etype, value, lines)
 
     shell.set_custom_exc((Exception,), show)
+    # IPython 9 also formats every error for its history, with the formatter of its current mode;
+    # the default one reads and parses the source of every frame (1.4 s of CPU for one
+    # MissingGreenlet from SQLAlchemy). Python's own format, for that and for the errors the
+    # handler above leaves to IPython (KeyboardInterrupt, SystemExit).
+    shell.InteractiveTB.set_mode("Plain")
