@@ -6,8 +6,9 @@ one, the floor it is compared with, measured in the same run:
 - a new embedded server until ready, against bare ``initdb`` + ``pg_ctl start`` (interleaved);
 - reusing a running server (attach + one admin connection);
 - the whole suite (``bash run.sh test``'s command), against its floor: the kernel starts,
-  ``alembic`` processes and pytest start-ups the suite contains, each counted in that same
-  run and timed here, summed and divided by the workers;
+  ``alembic`` commands (new processes, fork servers started, commands forked) and pytest
+  start-ups the suite contains, each counted in that same run and timed here, summed and
+  divided by the workers;
 - each chapter's Restart & Run All (nbclient: kernel start, every cell, shutdown);
 - a clean build of the HTML book.
 
@@ -167,9 +168,51 @@ def alembic_process_seconds() -> float:
     return timed(lambda: run([PYTHON, "-c", "import alembic.command, sqlalchemy.ext.asyncio, asyncpg"]))
 
 
+def fork_server_seconds() -> float:
+    """A fork server started until ready (it has imported what it preloads), then stopped."""
+    from booktools import forkserver
+    from booktools.project import command_environ
+
+    started = time.perf_counter()
+    server = forkserver._Server.start((), forkserver.PRELOADED, command_environ(os.environ))
+    elapsed = time.perf_counter() - started
+    server.close()
+    return elapsed
+
+
+def forked_alembic_seconds() -> float:
+    """The least a forked ``alembic`` command costs: ``alembic --version`` from a running server."""
+    from booktools import forkserver
+    from booktools.project import command_environ
+
+    environ = {name: value for name, value in command_environ(os.environ).items() if name != forkserver.SHARED_ENV}
+    version = functools.partial(forkserver.run_python, ["-m", "alembic", "--version"], cwd=str(ROOT),
+                                environ=environ, timeout=60)
+    version()  # the server's start is fork_server_seconds()'s
+    return timed(version)
+
+
 def pytest_start_seconds() -> float:
     """A pytest start-up as each worker makes it: plugins loaded, the whole suite collected."""
     return timed(lambda: run([PYTHON, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]))
+
+
+def project_pytest_start_seconds() -> float:
+    """A pytest start-up in a folder with no tests: what a chapter's own test run pays before its tests."""
+    with tempfile.TemporaryDirectory() as folder:
+        return timed(lambda: subprocess.run([PYTHON, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+                                            cwd=folder, capture_output=True, check=False))
+
+
+UNITS: dict[str, Callable[[], float]] = {
+    "kernel starts": kernel_seconds,
+    "alembic processes": alembic_process_seconds,
+    "fork server starts": fork_server_seconds,
+    "forked alembic commands": forked_alembic_seconds,
+    "pytest start-ups, whole suite": pytest_start_seconds,
+    "pytest start-ups, a chapter's": project_pytest_start_seconds,
+}
+"""What the floor counts, each with how one of them is timed."""
 
 
 def classify(argv: list[str]) -> str:
@@ -178,8 +221,14 @@ def classify(argv: list[str]) -> str:
         return "kernel starts"
     if arguments[:2] == ["-m", "alembic"]:
         return "alembic processes"
-    if arguments[:2] == ["-m", "pytest"] or any("sys.stdin.readline" in a for a in arguments):
-        return "pytest start-ups"  # the controller, and the xdist workers execnet starts with -c
+    if arguments[:1] == ["-c"] and "booktools.forkserver" in arguments[1]:
+        return "fork server starts"
+    if arguments[:2] == ["-m", "pytest"] and ("-n" in arguments or "--collect-only" in arguments):
+        return "pytest start-ups, whole suite"  # the controller (and a run that collects the suite)
+    if any("sys.stdin.readline" in a for a in arguments):
+        return "pytest start-ups, whole suite"  # the xdist workers, which execnet starts with -c
+    if arguments[:2] == ["-m", "pytest"]:
+        return "pytest start-ups, a chapter's"
     return "other Python processes"
 
 
@@ -194,14 +243,17 @@ class Suite:
 def run_suite() -> Suite:
     with tempfile.TemporaryDirectory() as folder:
         Path(folder, "sitecustomize.py").write_text(COUNTER)
-        log = Path(folder, "processes.log")
+        log, forked = Path(folder, "processes.log"), Path(folder, "forked.log")
         log.touch()
-        environ = {**os.environ, "BENCHMARK_PROCESS_LOG": str(log),
+        forked.touch()
+        environ = {**os.environ, "BENCHMARK_PROCESS_LOG": str(log), "BOOKTOOLS_FORKSERVER_LOG": str(forked),
                    "PYTHONPATH": os.pathsep.join(filter(None, [folder, os.environ.get("PYTHONPATH")]))}
         started = time.perf_counter()
         completed = subprocess.run(SUITE_COMMAND, cwd=ROOT, env=environ, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started
         counts = Counter(classify(json.loads(line)) for line in log.read_text().splitlines())
+        commands = [json.loads(line) for line in forked.read_text().splitlines()]
+        counts["forked alembic commands"] = sum(command[1] == "alembic" for command in commands)
     output = completed.stdout.splitlines()
     lines = [line for line in output if re.search(r"\d+ (passed|failed|error)", line)]
     failures = [line for line in output if line.startswith(("FAILED", "ERROR"))]
@@ -213,16 +265,13 @@ def suite_rows(runs: int, unit_runs: int) -> list[Row]:
     for failure in sorted({line for suite in suites for line in suite.failures}):
         # A failing suite's time says little: show why, so the figure is read with that in mind.
         print(f"suite: {failure}", file=sys.stderr)
-    units: dict[str, list[float]] = {"kernel starts": [], "alembic processes": [], "pytest start-ups": []}
+    units: dict[str, list[float]] = {kind: [] for kind in UNITS}
     for _ in range(unit_runs):
-        units["kernel starts"].append(kernel_seconds())
-        units["alembic processes"].append(alembic_process_seconds())
-        units["pytest start-ups"].append(pytest_start_seconds())
+        for kind, measure in UNITS.items():
+            units[kind].append(measure())
     counts = suites[-1].counts
     floor = sum(counts[kind] * statistics.median(seconds) for kind, seconds in units.items()) / WORKERS
-    one = {"kernel starts": "one kernel start", "alembic processes": "one alembic process",
-           "pytest start-ups": "one pytest start-up"}
-    rows = [Row(one[kind], seconds, note=f"the suite has {counts[kind]}") for kind, seconds in units.items()]
+    rows = [Row(f"one of: {kind}", seconds, note=f"the suite has {counts[kind]}") for kind, seconds in units.items()]
     rows.append(Row(
         "whole suite (run.sh test)", [suite.wall for suite in suites], [floor],
         f"{suites[-1].summary}; floor = Σ count × unit / {WORKERS} workers; "

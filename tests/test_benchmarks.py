@@ -18,11 +18,13 @@ from benchmarks.__main__ import COUNTER, Row, classify
     [
         ([sys.executable, "-m", "ipykernel_launcher", "-f", "/tmp/kernel.json"], "kernel starts"),
         ([sys.executable, "-m", "alembic", "upgrade", "head"], "alembic processes"),
-        ([sys.executable, "-m", "pytest", "-n", "2"], "pytest start-ups"),
-        ([sys.executable, "-u", "-c", "import sys;exec(eval(sys.stdin.readline()))"], "pytest start-ups"),
+        ([sys.executable, "-c", "__import__('booktools.forkserver').forkserver.main()", "serve"], "fork server starts"),
+        ([sys.executable, "-m", "pytest", "-n", "2"], "pytest start-ups, whole suite"),
+        ([sys.executable, "-u", "-c", "import sys;exec(eval(sys.stdin.readline()))"], "pytest start-ups, whole suite"),
+        ([sys.executable, "-m", "pytest", "-q"], "pytest start-ups, a chapter's"),
         ([sys.executable, "-S", "-c", "import sqlalchemy"], "other Python processes"),
     ],
-    ids=["kernel", "alembic", "pytest", "xdist-worker", "other"],
+    ids=["kernel", "alembic", "fork-server", "pytest", "xdist-worker", "chapter-pytest", "other"],
 )
 def test_processes_are_classified(argv: list[str], kind: str) -> None:
     assert classify(argv) == kind

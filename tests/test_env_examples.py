@@ -13,8 +13,10 @@ from collections.abc import Callable
 
 import pytest
 
+from booktools import forkserver
+from booktools.forkserver import Completed
 from booktools.postgres import DEMO_ROLE, SPECIAL_ROLE, Driver, Role
-from booktools.project import ScratchProject, env_example, repository_root
+from booktools.project import COMMAND_TIMEOUT_S, ScratchProject, command_environ, env_example, repository_root
 
 ProjectFactory = Callable[..., ScratchProject]
 
@@ -84,6 +86,14 @@ def alembic(project: ScratchProject, *args: str) -> str:
     result = project.alembic(*args, check=False, echo=False)
     assert result.returncode == 0, f"`{result.command}` exited with {result.returncode}:\n{result.output}"
     return result.output
+
+
+def in_a_process(project: ScratchProject, source: str, *args: str) -> Completed:
+    """``source`` run as the project's ``caller`` module (``python -m caller``), as an application's
+    code would migrate; forked like the ``alembic`` commands, since here it is test code, not a lesson."""
+    project.write("caller.py", source)
+    return forkserver.run_python(["-m", "caller", *args], cwd=str(project.root), timeout=COMMAND_TIMEOUT_S,
+                                 environ=command_environ(project.environ()), forked_modules={"caller"})
 
 
 def failing(project: ScratchProject, *args: str) -> str:
@@ -220,7 +230,7 @@ class TestRunningEventLoop:
     def test_connection_sharing_migrates_on_the_callers_connection(self, make_project: ProjectFactory) -> None:
         project = make_project(env="connection-sharing")
         alembic(project, *AUTOGENERATE)
-        result = project.run("python", "-c", CALLER_WITH_A_RUNNING_LOOP, check=False, echo=False)
+        result = in_a_process(project, CALLER_WITH_A_RUNNING_LOOP)
         assert result.returncode == 0, result.output
         assert "Running upgrade  -> 0001" in result.output
 
@@ -231,15 +241,16 @@ class TestRunningEventLoop:
         """Nothing in a synchronous env.py awaits: it works, holding up the loop while it runs."""
         project = make_project(env=variant, driver=driver)
         alembic(project, *AUTOGENERATE)
-        result = project.run("python", "-c", DIRECT_CALL_IN_A_RUNNING_LOOP, check=False, echo=False)
+        result = in_a_process(project, DIRECT_CALL_IN_A_RUNNING_LOOP)
         assert result.returncode == 0, result.output
         assert "Running upgrade  -> 0001" in result.output
 
     def test_async_variant_refuses_a_running_event_loop(self, make_project: ProjectFactory) -> None:
         """Why connection-sharing exists: the plain async env.py calls asyncio.run() itself."""
         project = make_project(env="async")
-        output = failing(project, "python", "-c", CALLER_WITH_A_RUNNING_LOOP)
-        assert "asyncio.run() cannot be called from a running event loop" in output
+        result = in_a_process(project, CALLER_WITH_A_RUNNING_LOOP)
+        assert result.returncode != 0
+        assert "asyncio.run() cannot be called from a running event loop" in result.output
 
 
 FAILING_REVISION = '''"""a migration that fails"""
@@ -268,7 +279,7 @@ class TestAfterAFailedMigration:
         project = make_project(env=variant)
         project.write("migrations/versions/0001_fails.py", FAILING_REVISION)
         commands = [["upgrade", "head"], ["upgrade", "head"]]
-        result = project.run("python", "-c", SESSION, json.dumps(commands), check=False, echo=False)
+        result = in_a_process(project, SESSION, json.dumps(commands))
         assert result.output.count('relation "no_such_table" does not exist') >= 2, result.output
         assert "attached to a different loop" not in result.output, result.output
 
@@ -324,7 +335,7 @@ class TestAppConnectionOptions:
     def test_handed_in_connection_is_the_apps(self, make_project: ProjectFactory) -> None:
         project = make_project(app="service", env="connection-sharing")
         project.write("migrations/versions/0001_seen.py", SEEN_REVISION)
-        result = project.run("python", "-c", CALLER_WITH_A_RUNNING_LOOP, check=False, echo=False)
+        result = in_a_process(project, CALLER_WITH_A_RUNNING_LOOP)
         assert result.returncode == 0, result.output
         assert seen_by_postgres(project) == ("myapp", "1s")
 

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -48,6 +48,11 @@ while len(list(arrived.iterdir())) < 2:
 print("met")
 """
 """An env.py that waits until two commands are running it at once."""
+
+
+def own_server_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """For a client process that must start a server of its own, not use the test run's shared one."""
+    return {name: value for name, value in environ.items() if name != forkserver.SHARED_ENV} | {"PYTHONUNBUFFERED": "1"}
 
 
 def run(project: ScratchProject, *args: str, forked: bool, **extra_environ: str) -> Completed:
@@ -128,7 +133,7 @@ def test_the_server_leaves_with_its_client(tmp_path: Path) -> None:
         "os._exit(0)\n"  # no atexit, as if killed
     )
     completed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                               check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                               check=True, env=own_server_environ(os.environ))
     (server,) = map(int, completed.stdout.split())
     deadline = time.monotonic() + 10
     while not gone(server):
@@ -159,7 +164,7 @@ def test_an_interrupt_stops_the_command_and_the_server(make_project: ProjectFact
     project.write("migrations/env.py", SLOW_ENV_PY)
     client = subprocess.Popen([sys.executable, "-c", INTERRUPTED_CLIENT], cwd=project.root, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env={**project.environ(), "PYTHONUNBUFFERED": "1"})
+                              env=own_server_environ(project.environ()))
     pid_file = project.path("command.pid")
     deadline = time.monotonic() + 20
     while not pid_file.is_file() or not pid_file.read_text():

@@ -72,6 +72,10 @@ DISABLE_ENV = "BOOKTOOLS_FORKSERVER"
 SHARED_ENV = "BOOKTOOLS_FORKSERVER_SHARED"
 """``<key>@<socket path>`` of a server a test run shares (``shared()``); set by the pytest plugin."""
 
+LOG_ENV = "BOOKTOOLS_FORKSERVER_LOG"
+"""A file each server appends every command it forks to, one JSON list a line, when set as it
+starts: ``python -m benchmarks`` counts the suite's commands with it."""
+
 FLAGS = ("-S",)
 """Interpreter flags a server can start with (the sandboxes run ``python -S``)."""
 
@@ -368,6 +372,9 @@ def _serve(connection: socket.socket) -> tuple[dict[str, Any], int]:
         (length,) = _LENGTH.unpack(header)
         request = json.loads(_receive_exactly(connection, length))
         (output,) = fds
+        if os.environ.get(LOG_ENV):
+            with open(os.environ[LOG_ENV], "a") as log:
+                log.write(json.dumps(["-m", request["module"], *request["args"]]) + "\n")
         pid = os.fork()
         if pid == 0:
             connection.close()
