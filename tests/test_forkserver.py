@@ -216,22 +216,22 @@ def test_a_test_run_shares_one_server(tmp_path: Path) -> None:
     """Inside ``shared()``, another process's command is forked from the shared server: no server of its own."""
     environ = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "PYTHON_COLORS": "0"}
     client = (
-        "import os, sys\n"
+        "import os, psutil\n"
         "from booktools import forkserver\n"
         "open('parent.py', 'w').write('import os; print(os.getppid())')\n"
         "done = forkserver.run_python(['-m', 'parent'], cwd='.', environ=dict(os.environ), timeout=60,"
         " forked_modules={'parent'})\n"
-        "servers = [server for pool in forkserver._idle.values() for server in pool]\n"
-        "print(done.output.strip(), *(server._process is None for server in servers))\n"
+        "own = [server._process is not None for pool in forkserver._idle.values() for server in pool]\n"
+        "session = psutil.Process(int(done.output))\n"  # alive while this client is connected
+        "print(session.ppid(), ' '.join(session.parent().cmdline()), *own)\n"
     )
     with forkserver.shared(environ):
         completed = subprocess.run([sys.executable, "-c", client], cwd=tmp_path, env=environ | dict(
             {forkserver.SHARED_ENV: os.environ[forkserver.SHARED_ENV]}), capture_output=True, text=True, check=True)
-        session, connected = completed.stdout.split()
-        assert connected == "True", "the client started a server of its own"
-        listener = psutil.Process(int(session)).ppid()
-        assert "listen" in psutil.Process(listener).cmdline()
+        listener, *command_line, own = completed.stdout.split()
+        assert own == "False", "the client started a server of its own"
+        assert "listen" in command_line
     deadline = time.monotonic() + 10
-    while not gone(listener):
+    while not gone(int(listener)):
         assert time.monotonic() < deadline, "the shared server outlived its with-block"
         time.sleep(0.05)
