@@ -25,6 +25,8 @@ from booktools.sandboxes import SANDBOX_PRELOADED
 
 ProjectFactory = Callable[..., ScratchProject]
 
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="commands are forked on Linux only (forkserver)")
+
 PROBE = """\
 import os, sys
 print("argv", sys.argv[0].endswith("alembic/__main__.py"), sys.argv[1:])

@@ -36,7 +36,6 @@ import importlib
 import json
 import locale
 import os
-import random
 import runpy
 import select
 import signal
@@ -258,7 +257,9 @@ def run_python(arguments: Sequence[str], *, cwd: str, environ: Mapping[str, str]
     cwd = os.path.abspath(cwd)  # the server's working directory is not ours
     invocation = _Invocation.parse(arguments)
     key = _key(invocation.flags, preload, environ) if invocation else ""
-    forked = invocation is not None and invocation.module in forked_modules
+    # Linux only: on macOS a process that has loaded some system libraries must not fork
+    # without exec (Python's multiprocessing spawns there), and Windows has no fork.
+    forked = invocation is not None and invocation.module in forked_modules and sys.platform == "linux"
     if invocation is None or not forked or environ.get(DISABLE_ENV) == "0" or key in _cannot_fork:
         try:
             process = subprocess.run(
@@ -307,6 +308,9 @@ def shared(environ: Mapping[str, str]) -> Iterator[None]:
     open a session each (a child of the server, serving that client as a server of its own
     would) instead of starting and importing a server each. Stopped when the ``with`` ends.
     """
+    if sys.platform != "linux":  # nothing is forked elsewhere (run_python)
+        yield
+        return
     folder = tempfile.mkdtemp(prefix="booktools-forkserver-")
     path = os.path.join(folder, "socket")
     if len(path) >= 100:  # beyond what a Unix socket's address holds: each client keeps its own server
@@ -424,7 +428,6 @@ def _become_command(request: dict[str, Any], output: int) -> None:
     sys.argv = ["-m", *request["args"]]
     sys.path[0] = os.getcwd()  # where -m puts the working directory
     importlib.invalidate_caches()
-    random.seed()  # a new process would not share its random state with its siblings
 
 
 def _run_command(module: str) -> None:
