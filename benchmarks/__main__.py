@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from booktools.forkserver_process import LOG_ENV
+
 if TYPE_CHECKING:
     from booktools.postgres import EmbeddedPostgres
 
@@ -246,7 +248,7 @@ def run_suite() -> Suite:
         log, forked = Path(folder, "processes.log"), Path(folder, "forked.log")
         log.touch()
         forked.touch()
-        environ = {**os.environ, "BENCHMARK_PROCESS_LOG": str(log), "BOOKTOOLS_FORKSERVER_LOG": str(forked),
+        environ = {**os.environ, "BENCHMARK_PROCESS_LOG": str(log), LOG_ENV: str(forked),
                    "PYTHONPATH": os.pathsep.join(filter(None, [folder, os.environ.get("PYTHONPATH")]))}
         started = time.perf_counter()
         completed = subprocess.run(SUITE_COMMAND, cwd=ROOT, env=environ, capture_output=True, text=True, check=False)

@@ -21,26 +21,22 @@ plain new processes, as does everything when ``BOOKTOOLS_FORKSERVER=0``.
 
 Settings Python reads only as it starts (flags such as ``-S``, ``PYTHON*``, the locale) and
 what a server imports are fixed per server: a command that differs there gets a server of
-its own. A
-leaves when its client's end of the socket closes, so a kernel or pytest worker that dies
-takes it along. A test run shares one server among its workers and kernels (``shared()``).
+its own. A server leaves when its client's end of the socket closes, so a kernel or pytest
+worker that dies takes it along. A test run shares one server among its workers and kernels
+(``shared()``). The server's side is ``booktools.forkserver_process``.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import gc
 import hashlib
-import importlib
 import json
 import locale
 import os
-import runpy
 import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -49,10 +45,9 @@ import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 
 from booktools.errors import BookToolsError
+from booktools.forkserver_process import LENGTH, READY, receive_number
 
 PRELOADED = (
     "alembic.config", "sqlalchemy.orm", "sqlalchemy.ext.asyncio",
@@ -71,22 +66,16 @@ DISABLE_ENV = "BOOKTOOLS_FORKSERVER"
 SHARED_ENV = "BOOKTOOLS_FORKSERVER_SHARED"
 """``<key>@<socket path>`` of a server a test run shares (``shared()``); set by the pytest plugin."""
 
-LOG_ENV = "BOOKTOOLS_FORKSERVER_LOG"
-"""A file each server appends every command it forks to, one JSON list a line, when set as it
-starts: ``python -m benchmarks`` counts the suite's commands with it."""
-
 FLAGS = ("-S",)
 """Interpreter flags a server can start with (the sandboxes run ``python -S``)."""
 
 _SOURCE_ROOT = str(Path(__file__).resolve().parents[1])
-_BOOT = f"__import__('sys').path.insert(0, {_SOURCE_ROOT!r}); __import__('booktools.forkserver').forkserver.main()"
+_BOOT = (f"__import__('sys').path.insert(0, {_SOURCE_ROOT!r}); "
+         f"__import__('booktools.forkserver_process').forkserver_process.main({_SOURCE_ROOT!r})")
 """The server's ``-c`` code. ``-c``, not ``-m``, and no names bound: ``__main__`` stays as a new
 interpreter has it, for the command (``-m`` would run our module in it). The source folder
 is on the path just to import us (``-S`` skips the installed package's path entry)."""
 
-_LENGTH = struct.Struct("!Q")
-READY, READY_NOT = b"+", b"-"
-"""What a server says once it has imported what it preloads, or found it cannot."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +160,7 @@ class _Server:
         try:
             request = json.dumps({"module": invocation.module, "args": invocation.args, "cwd": cwd,
                                   "env": dict(environ)}).encode()
-            socket.send_fds(self._socket, [_LENGTH.pack(len(request))], [writer])
+            socket.send_fds(self._socket, [LENGTH.pack(len(request))], [writer])
             self._socket.sendall(request)
             os.close(writer)
             writer = -1
@@ -196,7 +185,7 @@ class _Server:
 
     def _receive_number(self) -> int:
         try:
-            return _receive_number(self._socket)
+            return receive_number(self._socket)
         except EOFError:
             raise BookToolsError(f"The fork server of {sys.executable} (booktools.forkserver) stopped.") from None
 
@@ -340,149 +329,3 @@ def shared(environ: Mapping[str, str]) -> Iterator[None]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         os.rmdir(folder)
-
-
-# --- the server side ------------------------------------------------------------------------
-
-
-def _send_number(connection: socket.socket, number: int) -> None:
-    connection.sendall(_LENGTH.pack(number + (1 << 63)))
-
-
-def _receive_number(connection: socket.socket) -> int:
-    number: int = _LENGTH.unpack(_receive_exactly(connection, _LENGTH.size))[0]
-    return number - (1 << 63)
-
-
-def _receive_exactly(connection: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = connection.recv(size - len(data))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return data
-
-
-def _serve(connection: socket.socket) -> tuple[dict[str, Any], int]:
-    """Fork a child per request, report its pid and exit status; return only in a child.
-
-    Leaves (``SystemExit``) when the client closes its end.
-    """
-    while True:
-        header, fds, _, _ = socket.recv_fds(connection, _LENGTH.size, 1)
-        if not header:
-            raise SystemExit(0)
-        (length,) = _LENGTH.unpack(header)
-        request = json.loads(_receive_exactly(connection, length))
-        (output,) = fds
-        if os.environ.get(LOG_ENV):
-            with open(os.environ[LOG_ENV], "a") as log:
-                log.write(json.dumps(["-m", request["module"], *request["args"]]) + "\n")
-        pid = os.fork()
-        if pid == 0:
-            connection.close()
-            return request, output
-        os.close(output)
-        _send_number(connection, pid)
-        _, status = os.waitpid(pid, 0)
-        _send_number(connection, os.waitstatus_to_exitcode(status))
-
-
-def _listen(lifeline: socket.socket, path: str) -> socket.socket:
-    """Fork a session per client that connects; return only in a session, with its connection.
-
-    Leaves when the lifeline (the test run's end) closes.
-    """
-    listener = socket.socket(socket.AF_UNIX)
-    listener.bind(path)
-    os.chmod(path, 0o600)
-    listener.listen()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # sessions reap themselves
-    lifeline.sendall(READY)
-    while True:
-        ready, _, _ = select.select([listener, lifeline], [], [])
-        if lifeline in ready:
-            raise SystemExit(0)
-        connection, _ = listener.accept()
-        if os.fork() == 0:
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # a session waits for its commands
-            listener.close()
-            lifeline.close()
-            return connection
-        connection.close()
-
-
-def _become_command(request: dict[str, Any], output: int) -> None:
-    """In the child: take the command's place, as ``python -m`` would have set it up."""
-    gc.enable()
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(output, 1)
-    os.dup2(output, 2)
-    os.close(null)
-    os.close(output)
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    sys.argv = ["-m", *request["args"]]
-    sys.path[0] = os.getcwd()  # where -m puts the working directory
-    importlib.invalidate_caches()
-
-
-def _run_command(module: str) -> None:
-    """Run the module as ``-m`` does; an error propagates to Python, which prints it and exits 1."""
-    sys.excepthook = _from_the_command_on
-    runpy._run_module_as_main(module)  # type: ignore[attr-defined]  # what `python -m` itself calls
-
-
-def _from_the_command_on(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
-    """Python's own report of an uncaught error, without the server's frames above the command's."""
-    frame = trace
-    while frame is not None and frame.tb_frame.f_code is not _run_command.__code__:
-        frame = frame.tb_next
-    if frame is not None:
-        # Python prints the error's own __traceback__, whatever it is handed: cut it there.
-        trace = frame.tb_next
-        error.with_traceback(trace)
-    sys.__excepthook__(kind, error, trace)
-
-
-def _preload(names: Sequence[str]) -> bool:
-    """Import ``names``; ``False`` if one of them is there but fails to import."""
-    # Python's advice for a process that forks without exec: no collections while importing,
-    # then everything imported moved out of the collector's sight, so that no child's collection
-    # touches (and so copies) the server's memory pages.
-    gc.disable()
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as missing:
-            if missing.name != name.partition(".")[0]:
-                return False
-            # Not installed at all: nothing was half-imported, the command finds it missing itself.
-        except ImportError:
-            # There, but it cannot import here (SQLAlchemy's asyncio extension without greenlet):
-            # the failed attempt may have changed modules already imported, so that a command
-            # would no longer fail as it should. Such commands run as new processes.
-            return False
-    gc.freeze()
-    return True
-
-
-def main() -> None:
-    """The server: ``serve FD PRELOAD`` (one client, on a socket) or ``listen FD PRELOAD PATH`` (shared)."""
-    if sys.path[0] == _SOURCE_ROOT:
-        del sys.path[0]
-    role, descriptor, preload = sys.argv[1:4]
-    connection = socket.socket(fileno=int(descriptor))
-    if not _preload(json.loads(preload)):
-        connection.sendall(READY_NOT)
-        raise SystemExit(0)
-    if role == "listen":
-        connection = _listen(connection, sys.argv[4])
-    else:
-        connection.sendall(READY)
-    request, output = _serve(connection)
-    _become_command(request, output)
-    _run_command(request["module"])

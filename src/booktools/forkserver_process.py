@@ -1,0 +1,180 @@
+"""The fork server's own process (``booktools.forkserver`` starts it): what runs in it and in
+each command it forks.
+
+Started as ``python [-S] -c <boot> serve FD PRELOAD`` (one client, on an inherited socket) or
+``... listen FD PRELOAD PATH`` (a test run's shared server: a session per client that connects).
+It imports what it preloads, says it is ready, then per request forks a child, reports the
+child's pid and then its exit status. The child turns itself into the command (``_become_command``)
+and runs it as ``python -m`` would; whatever it raises reaches Python's own top level.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+import runpy
+import select
+import signal
+import socket
+import struct
+import sys
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+LOG_ENV = "BOOKTOOLS_FORKSERVER_LOG"
+"""A file each server appends every command it forks to, one JSON list a line, when set as it
+starts: ``python -m benchmarks`` counts the suite's commands with it."""
+
+LENGTH = struct.Struct("!Q")
+"""Every number on the socket: a request's length, a pid, an exit status (offset: it may be negative)."""
+
+READY, READY_NOT = b"+", b"-"
+"""What a server says once it has imported what it preloads, or found it cannot."""
+
+_OFFSET = 1 << 63
+
+
+def send_number(connection: socket.socket, number: int) -> None:
+    connection.sendall(LENGTH.pack(number + _OFFSET))
+
+
+def receive_number(connection: socket.socket) -> int:
+    number: int = LENGTH.unpack(receive_exactly(connection, LENGTH.size))[0]
+    return number - _OFFSET
+
+
+def receive_exactly(connection: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+
+
+def _serve(connection: socket.socket) -> tuple[dict[str, Any], int]:
+    """Fork a child per request, report its pid and exit status; return only in a child.
+
+    Leaves (``SystemExit``) when the client closes its end.
+    """
+    while True:
+        header, fds, _, _ = socket.recv_fds(connection, LENGTH.size, 1)
+        if not header:
+            raise SystemExit(0)
+        (length,) = LENGTH.unpack(header)
+        request = json.loads(receive_exactly(connection, length))
+        (output,) = fds
+        if os.environ.get(LOG_ENV):
+            with open(os.environ[LOG_ENV], "a") as log:
+                log.write(json.dumps(["-m", request["module"], *request["args"]]) + "\n")
+        pid = os.fork()
+        if pid == 0:
+            connection.close()
+            return request, output
+        os.close(output)
+        send_number(connection, pid)
+        _, status = os.waitpid(pid, 0)
+        send_number(connection, os.waitstatus_to_exitcode(status))
+
+
+def _listen(lifeline: socket.socket, path: str) -> socket.socket:
+    """Fork a session per client that connects; return only in a session, with its connection.
+
+    Leaves when the lifeline (the test run's end) closes.
+    """
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    os.chmod(path, 0o600)
+    listener.listen()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # sessions reap themselves
+    lifeline.sendall(READY)
+    while True:
+        ready, _, _ = select.select([listener, lifeline], [], [])
+        if lifeline in ready:
+            raise SystemExit(0)
+        connection, _ = listener.accept()
+        if os.fork() == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # a session waits for its commands
+            listener.close()
+            lifeline.close()
+            return connection
+        connection.close()
+
+
+def _become_command(request: dict[str, Any], output: int) -> None:
+    """In the child: take the command's place, as ``python -m`` would have set it up."""
+    gc.enable()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(null)
+    os.close(output)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.argv = ["-m", *request["args"]]
+    sys.path[0] = os.getcwd()  # where -m puts the working directory
+    importlib.invalidate_caches()
+
+
+def _run_command(module: str) -> None:
+    """Run the module as ``-m`` does; an error propagates to Python, which prints it and exits 1."""
+    sys.excepthook = _from_the_command_on
+    runpy._run_module_as_main(module)  # type: ignore[attr-defined]  # what `python -m` itself calls
+
+
+def _from_the_command_on(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+    """Python's own report of an uncaught error, without the server's frames above the command's."""
+    frame = trace
+    while frame is not None and frame.tb_frame.f_code is not _run_command.__code__:
+        frame = frame.tb_next
+    if frame is not None:
+        # Python prints the error's own __traceback__, whatever it is handed: cut it there.
+        trace = frame.tb_next
+        error.with_traceback(trace)
+    sys.__excepthook__(kind, error, trace)
+
+
+def _preload(names: Sequence[str]) -> bool:
+    """Import ``names``; ``False`` if one of them is there but fails to import."""
+    # Python's advice for a process that forks without exec: no collections while importing,
+    # then everything imported moved out of the collector's sight, so that no child's collection
+    # touches (and so copies) the server's memory pages.
+    gc.disable()
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as missing:
+            if missing.name != name.partition(".")[0]:
+                return False
+            # Not installed at all: nothing was half-imported, the command finds it missing itself.
+        except ImportError:
+            # There, but it cannot import here (SQLAlchemy's asyncio extension without greenlet):
+            # the failed attempt may have changed modules already imported, so that a command
+            # would no longer fail as it should. Such commands run as new processes.
+            return False
+    gc.freeze()
+    return True
+
+
+def main(source_root: str) -> None:
+    """The server: ``serve FD PRELOAD`` (one client, on a socket) or ``listen FD PRELOAD PATH`` (shared)."""
+    if sys.path[0] == source_root:
+        del sys.path[0]  # put there only to import us
+    role, descriptor, preload = sys.argv[1:4]
+    connection = socket.socket(fileno=int(descriptor))
+    if not _preload(json.loads(preload)):
+        connection.sendall(READY_NOT)
+        raise SystemExit(0)
+    if role == "listen":
+        connection = _listen(connection, sys.argv[4])
+    else:
+        connection.sendall(READY)
+    request, output = _serve(connection)
+    _become_command(request, output)
+    _run_command(request["module"])
