@@ -108,7 +108,7 @@ def book_pages() -> list[str]:
 
 CHAPTER_1 = "notebooks/01-reproduce-missinggreenlet.html"
 
-VIEWS = [
+NAMED_VIEWS = [
     View("landing", "book/intro.html", checks=(error_on_the_first_screen,)),
     View("chapter1-traceback", CHAPTER_1, anchor="autogenerate-missinggreenlet", checks=(traceback_shown,)),
     View("chapter1-exercise", CHAPTER_1, anchor="exercise", checks=(solution_folded_and_opens,)),
@@ -117,8 +117,12 @@ VIEWS = [
          checks=(no_sideways_scrolling,)),
     View("phone-chapter1-traceback", CHAPTER_1, PHONE_WIDTH, anchor="autogenerate-missinggreenlet",
          checks=(traceback_shown, no_sideways_scrolling)),
-    # Every page, as it opens on a phone.
-    *(View(f"phone-{Path(page).stem}", page, PHONE_WIDTH, checks=(no_sideways_scrolling,)) for page in book_pages()),
+]
+VIEWS = [
+    *NAMED_VIEWS,
+    # Every other page, as it opens on a phone (a named view above already opens the others there).
+    *(View(f"phone-{Path(page).stem}", page, PHONE_WIDTH, checks=(no_sideways_scrolling,)) for page in book_pages()
+      if not any(view.phone and view.page == page for view in NAMED_VIEWS)),
 ]
 
 
