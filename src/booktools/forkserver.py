@@ -157,23 +157,27 @@ class _Server:
 
     def run(self, invocation: _Invocation, *, cwd: str, environ: Mapping[str, str], timeout: float) -> Completed:
         reader, writer = os.pipe()
+        sent, pid = False, None
         try:
             request = json.dumps({"module": invocation.module, "args": invocation.args, "cwd": cwd,
                                   "env": dict(environ)}).encode()
             socket.send_fds(self._socket, [LENGTH.pack(len(request))], [writer])
             self._socket.sendall(request)
+            sent = True
             os.close(writer)
             writer = -1
             pid = self._receive_number()
-            try:
-                output = _read_until_closed(reader, pid, deadline=time.monotonic() + timeout)
-            except KeyboardInterrupt:
-                # Interrupted (the kernel's stop button, Ctrl-C): so is the command, as a child in
-                # our process group would have been.
+            output = _read_until_closed(reader, pid, deadline=time.monotonic() + timeout)
+            returncode = self._receive_number()  # after a kill too: the server is ready for the next one
+        except KeyboardInterrupt:
+            # Interrupted (the kernel's stop button, Ctrl-C): so is the command, as a child in our
+            # process group would have been, even if it had only just been forked.
+            if sent and pid is None:
+                pid = self._receive_number()
+            if pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGINT)
-                raise
-            returncode = self._receive_number()  # after a kill too: the server is ready for the next one
+            raise
         finally:
             os.close(reader)
             if writer >= 0:

@@ -59,14 +59,18 @@ def receive_exactly(connection: socket.socket, size: int) -> bytes:
 def _serve(connection: socket.socket) -> tuple[dict[str, Any], int]:
     """Fork a child per request, report its pid and exit status; return only in a child.
 
-    Leaves (``SystemExit``) when the client closes its end.
+    Leaves (``SystemExit``) when the client closes its end, between commands or during one
+    (interrupted, it stopped listening), or in the middle of a request.
     """
     while True:
-        header, fds, _, _ = socket.recv_fds(connection, LENGTH.size, 1)
-        if not header:
-            raise SystemExit(0)
-        (length,) = LENGTH.unpack(header)
-        request = json.loads(receive_exactly(connection, length))
+        try:
+            header, fds, _, _ = socket.recv_fds(connection, LENGTH.size, 1)
+            if not header:
+                raise SystemExit(0)
+            (length,) = LENGTH.unpack(header)
+            request = json.loads(receive_exactly(connection, length))
+        except (EOFError, ConnectionError):
+            raise SystemExit(0) from None
         (output,) = fds
         if os.environ.get(LOG_ENV):
             with open(os.environ[LOG_ENV], "a") as log:
@@ -76,9 +80,12 @@ def _serve(connection: socket.socket) -> tuple[dict[str, Any], int]:
             connection.close()
             return request, output
         os.close(output)
-        send_number(connection, pid)
-        _, status = os.waitpid(pid, 0)
-        send_number(connection, os.waitstatus_to_exitcode(status))
+        try:
+            send_number(connection, pid)
+            _, status = os.waitpid(pid, 0)
+            send_number(connection, os.waitstatus_to_exitcode(status))
+        except ConnectionError:
+            raise SystemExit(0) from None
 
 
 def _listen(lifeline: socket.socket, path: str) -> socket.socket:
