@@ -139,7 +139,7 @@ class _Server:
                 stdin=subprocess.DEVNULL,
                 # A process group of its own: ipykernel, shutting down, waits for every child in its
                 # group to go (2.5 s for a server, which outlives its signals as a zombie until we
-                # reap it). An interrupt reaches the running command through run(), below.
+                # reap it). An interrupt reaches the running command through the server (run()).
                 start_new_session=True,
             )
         server = cls(ours, process)
@@ -156,28 +156,19 @@ class _Server:
         return cls(connection, None)
 
     def run(self, invocation: _Invocation, *, cwd: str, environ: Mapping[str, str], timeout: float) -> Completed:
+        # Interrupted anywhere in here (the kernel's stop button, Ctrl-C), run_python() closes our
+        # end: the server then interrupts the command, as a child in our process group would be.
         reader, writer = os.pipe()
-        sent, pid = False, None
         try:
             request = json.dumps({"module": invocation.module, "args": invocation.args, "cwd": cwd,
                                   "env": dict(environ)}).encode()
             socket.send_fds(self._socket, [LENGTH.pack(len(request))], [writer])
             self._socket.sendall(request)
-            sent = True
             os.close(writer)
             writer = -1
             pid = self._receive_number()
             output = _read_until_closed(reader, pid, deadline=time.monotonic() + timeout)
             returncode = self._receive_number()  # after a kill too: the server is ready for the next one
-        except KeyboardInterrupt:
-            # Interrupted (the kernel's stop button, Ctrl-C): so is the command, as a child in our
-            # process group would have been, even if it had only just been forked.
-            if sent and pid is None:
-                pid = self._receive_number()
-            if pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGINT)
-            raise
         finally:
             os.close(reader)
             if writer >= 0:

@@ -82,10 +82,31 @@ def _serve(connection: socket.socket) -> tuple[dict[str, Any], int]:
         os.close(output)
         try:
             send_number(connection, pid)
-            _, status = os.waitpid(pid, 0)
-            send_number(connection, os.waitstatus_to_exitcode(status))
+            send_number(connection, _wait(connection, pid))
         except ConnectionError:
             raise SystemExit(0) from None
+
+
+def _wait(connection: socket.socket, pid: int) -> int:
+    """The command's exit status, once it exits.
+
+    A client says nothing while its command runs: if its end closes first (interrupted, or
+    gone), the command is interrupted as the client's own child would have been, and the
+    server leaves once it has exited.
+    """
+    try:
+        exited = os.pidfd_open(pid)
+    except OSError:  # a kernel without pidfds (Linux before 5.3): wait without watching
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    try:
+        ready, _, _ = select.select([exited, connection.fileno()], [], [])
+    finally:
+        os.close(exited)
+    if exited not in ready:
+        os.kill(pid, signal.SIGINT)
+        os.waitpid(pid, 0)
+        raise SystemExit(0)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 def _listen(lifeline: socket.socket, path: str) -> socket.socket:
