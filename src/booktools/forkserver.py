@@ -258,9 +258,11 @@ def run_python(arguments: Sequence[str], *, cwd: str, environ: Mapping[str, str]
         server = pool.pop() if pool else None
     if server is None or not server.alive():
         shared_key, _, shared_path = os.environ.get(SHARED_ENV, "").partition("@")
+        server = None
         if shared_key == key:
-            server = _Server.connect(shared_path)
-        else:
+            with contextlib.suppress(OSError):  # a run that has ended: a server of our own instead
+                server = _Server.connect(shared_path)
+        if server is None:
             try:
                 server = _Server.start(invocation.flags, preload, environ)
             except _CannotFork:
