@@ -20,7 +20,7 @@ import pytest
 
 from booktools import forkserver, sandboxes
 from booktools.forkserver import Completed
-from booktools.project import ScratchProject
+from booktools.project import ScratchProject, command_environ
 from booktools.sandboxes import SANDBOX_PRELOADED
 
 ProjectFactory = Callable[..., ScratchProject]
@@ -54,12 +54,12 @@ print("met")
 
 def own_server_environ(environ: Mapping[str, str]) -> dict[str, str]:
     """For a client process that must start a server of its own, not use the test run's shared one."""
-    return {name: value for name, value in environ.items() if name != forkserver.SHARED_ENV} | {"PYTHONUNBUFFERED": "1"}
+    return {name: value for name, value in command_environ(environ).items() if name != forkserver.SHARED_ENV}
 
 
 def run(project: ScratchProject, *args: str, forked: bool, **extra_environ: str) -> Completed:
     """``alembic args`` in the project, as ``run_command`` runs it: forked, or as a new process."""
-    environ = {**project.environ(), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "PYTHON_COLORS": "0", **extra_environ}
+    environ = {**command_environ(project.environ()), **extra_environ}
     if not forked:
         environ[forkserver.DISABLE_ENV] = "0"
     return forkserver.run_python(["-m", "alembic", *args], cwd=str(project.root), environ=environ, timeout=60)
@@ -116,7 +116,7 @@ def test_commands_at_once_run_at_once(make_project: ProjectFactory) -> None:
 def test_a_command_past_its_deadline_is_killed_and_the_next_one_runs(make_project: ProjectFactory) -> None:
     project = make_project(env="async")
     project.write("migrations/env.py", "import time\ntime.sleep(60)\n")
-    environ = {**project.environ(), "PYTHONUNBUFFERED": "1"}
+    environ = command_environ(project.environ())
     started = time.perf_counter()
     with pytest.raises(forkserver.CommandTimeout):
         forkserver.run_python(["-m", "alembic", "current"], cwd=str(project.root), environ=environ, timeout=0.5)
@@ -189,7 +189,7 @@ def test_only_alembic_is_forked(tmp_path: Path, arguments: list[str]) -> None:
     """Code other than Alembic's command line may arrange imports before it imports (chapter 15
     hides greenlet): a new process, with nothing imported for it."""
     (tmp_path / "parent.py").write_text("import os, sys\nprint(os.getppid(), 'sqlalchemy' in sys.modules)\n")
-    environ = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    environ = command_environ(os.environ)
     completed = forkserver.run_python(arguments, cwd=str(tmp_path), environ=environ, timeout=60)
     assert completed.output.split() == [str(os.getpid()), "False"]
 
@@ -203,7 +203,7 @@ def test_a_sandbox_without_greenlet_fails_the_same(tmp_path: Path, preload: tupl
     have; one asked to preload the failing extension refuses, and the command runs as a new process.
     """
     (tmp_path / "lesson.py").write_text("import sqlalchemy.ext.asyncio\n")
-    environ = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "PYTHON_COLORS": "0",
+    environ = {**command_environ(os.environ),
                "PYTHONPATH": str(sandboxes.sandbox("sqlalchemy-2.1-without-greenlet")), "PYTHONNOUSERSITE": "1"}
     arguments = ["-S", "-m", "lesson"]
     forked = forkserver.run_python(arguments, cwd=str(tmp_path), environ=environ, timeout=60, preload=preload,
@@ -216,7 +216,7 @@ def test_a_sandbox_without_greenlet_fails_the_same(tmp_path: Path, preload: tupl
 
 def test_a_test_run_shares_one_server(tmp_path: Path) -> None:
     """Inside ``shared()``, another process's command is forked from the shared server: no server of its own."""
-    environ = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "PYTHON_COLORS": "0"}
+    environ = command_environ(os.environ)
     client = (
         "import os, psutil\n"
         "from booktools import forkserver\n"
