@@ -8,7 +8,7 @@ one, the floor it is compared with, measured in the same run:
 - the whole suite (``bash run.sh test``'s command), against its floor: the kernel starts,
   ``alembic`` commands (new processes, fork servers started, commands forked) and pytest
   start-ups the suite contains, each counted in that same run and timed here, summed and
-  divided by the workers;
+  divided by the workers; and where the suite's time went, part by part (``timeline.py``);
 - each chapter's Restart & Run All (nbclient: kernel start, every cell, shutdown);
 - a clean build of the HTML book.
 
@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.timeline import TIMELINE_ENV
 from booktools.forkserver_process import LOG_ENV
 
 if TYPE_CHECKING:
@@ -44,10 +45,21 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-WORKERS = 2
-"""``bash run.sh test`` runs ``pytest -n 2``."""
+WORKERS = 3
+"""``bash run.sh test`` runs ``pytest -n 3``: three workers, even on two cores (run.sh says why)."""
+PARALLEL = min(WORKERS, os.cpu_count() or 1)
+"""How many processes really run at once: the floor is divided by this, not by the workers."""
 
-SUITE_COMMAND = [PYTHON, "-m", "pytest", "-n", str(WORKERS), "--dist", "loadscope", "-p", "no:cacheprovider", "-q"]
+SUITE_COMMAND = [PYTHON, "-m", "pytest", "-n", str(WORKERS), "--dist", "loadscope", "-p", "no:cacheprovider", "-q",
+                 "-p", "benchmarks.timeline"]
+
+SUITE_PARTS = {
+    "the book: its build, checks, every page in a browser": ("tests/test_book.py", "tests/test_browser.py"),
+    "the chapters under nbval: kernel start, every cell": ("notebooks/",),
+    "the other tests in tests/": ("tests/",),
+}
+"""Where the suite's time goes: each test counts in the first part whose prefix its node id has."""
+IDLE_PART = "workers between tests: start-up, waiting for work, wind-down"
 
 COUNTER = '''\
 import json, os, sys
@@ -158,7 +170,8 @@ def kernel_seconds() -> float:
     from jupyter_client.manager import start_new_kernel
 
     started = time.perf_counter()
-    manager, client = start_new_kernel(kernel_name="python3")
+    # Its stderr (a warning that the kernel talks over local TCP) would land in the table.
+    manager, client = start_new_kernel(kernel_name="python3", stderr=subprocess.DEVNULL)
     client.execute_interactive("pass", timeout=60)
     client.stop_channels()
     manager.shutdown_kernel(now=True)
@@ -234,10 +247,24 @@ def classify(argv: list[str]) -> str:
     return "other Python processes"
 
 
+def part_of(nodeid: str) -> str:
+    return next(part for part, prefixes in SUITE_PARTS.items() if nodeid.startswith(prefixes))
+
+
+def suite_parts(timeline: list[tuple[str, float, float]], wall: float) -> dict[str, float]:
+    """Worker-seconds per part of the suite; what the workers' wall time holds beyond their tests is idle."""
+    parts = dict.fromkeys([*SUITE_PARTS, IDLE_PART], 0.0)
+    for nodeid, started, ended in timeline:
+        parts[part_of(nodeid)] += ended - started
+    parts[IDLE_PART] = max(0.0, wall * WORKERS - sum(parts.values()))
+    return parts
+
+
 @dataclass
 class Suite:
     wall: float
     counts: Counter[str]
+    parts: dict[str, float]
     summary: str
     failures: list[str]
 
@@ -246,20 +273,26 @@ def run_suite() -> Suite:
     with tempfile.TemporaryDirectory() as folder:
         Path(folder, "sitecustomize.py").write_text(COUNTER)
         log, forked = Path(folder, "processes.log"), Path(folder, "forked.log")
+        timeline = Path(folder, "timeline")
         log.touch()
         forked.touch()
-        environ = {**os.environ, "BENCHMARK_PROCESS_LOG": str(log), LOG_ENV: str(forked),
-                   "PYTHONPATH": os.pathsep.join(filter(None, [folder, os.environ.get("PYTHONPATH")]))}
+        timeline.mkdir()
+        # ROOT on the path: the workers import benchmarks.timeline before any conftest.py adds it.
+        environ = {**os.environ, "BENCHMARK_PROCESS_LOG": str(log), LOG_ENV: str(forked), TIMELINE_ENV: str(timeline),
+                   "PYTHONPATH": os.pathsep.join(filter(None, [folder, str(ROOT), os.environ.get("PYTHONPATH")]))}
         started = time.perf_counter()
         completed = subprocess.run(SUITE_COMMAND, cwd=ROOT, env=environ, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started
         counts = Counter(classify(json.loads(line)) for line in log.read_text().splitlines())
         commands = [json.loads(line) for line in forked.read_text().splitlines()]
         counts["forked alembic commands"] = sum(command[1] == "alembic" for command in commands)
+        tests = [(nodeid, started, ended) for path in timeline.iterdir()
+                 for nodeid, started, ended in map(json.loads, path.read_text().splitlines())]
     output = completed.stdout.splitlines()
     lines = [line for line in output if re.search(r"\d+ (passed|failed|error)", line)]
     failures = [line for line in output if line.startswith(("FAILED", "ERROR"))]
-    return Suite(wall, counts, lines[-1].strip("= ") if lines else f"exit status {completed.returncode}", failures)
+    summary = lines[-1].strip("= ") if lines else f"exit status {completed.returncode}"
+    return Suite(wall, counts, suite_parts(tests, wall), summary, failures)
 
 
 def suite_rows(runs: int, unit_runs: int) -> list[Row]:
@@ -272,13 +305,16 @@ def suite_rows(runs: int, unit_runs: int) -> list[Row]:
         for kind, measure in UNITS.items():
             units[kind].append(measure())
     counts = suites[-1].counts
-    floor = sum(counts[kind] * statistics.median(seconds) for kind, seconds in units.items()) / WORKERS
+    floor = sum(counts[kind] * statistics.median(seconds) for kind, seconds in units.items()) / PARALLEL
     rows = [Row(f"one of: {kind}", seconds, note=f"the suite has {counts[kind]}") for kind, seconds in units.items()]
     rows.append(Row(
         "whole suite (run.sh test)", [suite.wall for suite in suites], [floor],
-        f"{suites[-1].summary}; floor = Σ count × unit / {WORKERS} workers; "
+        f"{suites[-1].summary}; floor = Σ count × unit / {PARALLEL} cores; 1.5 × floor = {1.5 * floor:.1f} s; "
         f"+{counts['other Python processes']} other Python processes, not in the floor",
     ))
+    rows += [Row(f"suite part: {part}", [suite.parts[part] for suite in suites],
+                 note=f"worker-seconds, floor's share included (÷ {WORKERS} for wall time)")
+             for part in suites[-1].parts]
     return rows
 
 

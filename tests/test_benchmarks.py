@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.__main__ import COUNTER, Row, classify
+from benchmarks.__main__ import COUNTER, IDLE_PART, WORKERS, Row, classify, suite_parts
 
 
 @pytest.mark.parametrize(
@@ -41,3 +41,14 @@ def test_every_python_process_logs_its_command_line(tmp_path: Path) -> None:
 def test_a_row_shows_median_spread_and_ratio_to_its_floor() -> None:
     row = Row("embedded server", [0.3, 0.2, 0.25], [0.8, 0.7, 0.75], "interleaved")
     assert row.cells() == ["embedded server", "0.250", "0.200–0.300", "3", "0.750 s → 0.33×", "interleaved"]
+
+
+def test_the_suites_time_is_split_into_parts_and_what_no_test_used() -> None:
+    timeline = [
+        ("tests/test_browser.py::test_page_in_a_browser[landing]", 0.0, 15.0),
+        ("notebooks/01-reproduce-missinggreenlet.ipynb::Cell 0", 15.0, 16.0),
+        ("tests/test_postgres.py::test_databases_are_isolated", 1.0, 4.0),
+    ]
+    parts = suite_parts(timeline, wall=20.0)
+    assert list(parts.values()) == [15.0, 1.0, 3.0, 20.0 * WORKERS - 19.0]
+    assert list(parts)[-1] == IDLE_PART
