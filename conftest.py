@@ -7,7 +7,7 @@ pytest_plugins = ["booktools.pytest_plugin", "tests.plugin_secrets"]
 
 FIRST = ("tests/test_browser.py", "tests/test_book.py")
 """The longest group of tests: the book build they share (about 15 s), then every page in a browser.
-Started first, it runs beside the notebooks instead of alone at the end of a run on two workers
+Started first, it runs beside the notebooks instead of alone at the end of a run
 (``--dist loadscope`` hands out groups in the order they were collected)."""
 
 
