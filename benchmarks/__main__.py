@@ -263,10 +263,21 @@ def suite_parts(timeline: list[tuple[str, float, float]], wall: float) -> dict[s
 @dataclass
 class Suite:
     wall: float
+    idle: float | None
+    """Core-seconds the whole machine's cores spent idle during the run (None: not on Linux)."""
     counts: Counter[str]
     parts: dict[str, float]
     summary: str
     failures: list[str]
+
+
+def idle_core_seconds() -> float | None:
+    """Seconds all cores together have spent idle or waiting on disk since boot (Linux's /proc/stat)."""
+    try:
+        cpu = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    return (int(cpu[4]) + int(cpu[5])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_suite() -> Suite:
@@ -280,19 +291,20 @@ def run_suite() -> Suite:
         # ROOT on the path: the workers import benchmarks.timeline before any conftest.py adds it.
         environ = {**os.environ, "BENCHMARK_PROCESS_LOG": str(log), LOG_ENV: str(forked), TIMELINE_ENV: str(timeline),
                    "PYTHONPATH": os.pathsep.join(filter(None, [folder, str(ROOT), os.environ.get("PYTHONPATH")]))}
-        started = time.perf_counter()
+        idle_before, started = idle_core_seconds(), time.perf_counter()
         completed = subprocess.run(SUITE_COMMAND, cwd=ROOT, env=environ, capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - started
+        wall, idle_after = time.perf_counter() - started, idle_core_seconds()
         counts = Counter(classify(json.loads(line)) for line in log.read_text().splitlines())
         commands = [json.loads(line) for line in forked.read_text().splitlines()]
         counts["forked alembic commands"] = sum(command[1] == "alembic" for command in commands)
-        tests = [(nodeid, started, ended) for path in timeline.iterdir()
-                 for nodeid, started, ended in map(json.loads, path.read_text().splitlines())]
+        tests = [(nodeid, test_start, test_end) for path in timeline.iterdir()
+                 for nodeid, test_start, test_end in map(json.loads, path.read_text().splitlines())]
     output = completed.stdout.splitlines()
     lines = [line for line in output if re.search(r"\d+ (passed|failed|error)", line)]
     failures = [line for line in output if line.startswith(("FAILED", "ERROR"))]
     summary = lines[-1].strip("= ") if lines else f"exit status {completed.returncode}"
-    return Suite(wall, counts, suite_parts(tests, wall), summary, failures)
+    idle = None if idle_before is None or idle_after is None else idle_after - idle_before
+    return Suite(wall, idle, counts, suite_parts(tests, wall), summary, failures)
 
 
 def suite_rows(runs: int, unit_runs: int) -> list[Row]:
@@ -315,6 +327,10 @@ def suite_rows(runs: int, unit_runs: int) -> list[Row]:
     rows += [Row(f"suite part: {part}", [suite.parts[part] for suite in suites],
                  note=f"worker-seconds, floor's share included (÷ {WORKERS} for wall time)")
              for part in suites[-1].parts]
+    idle = [suite.idle for suite in suites if suite.idle is not None]
+    if idle:
+        rows.append(Row("suite: cores idle", idle, note=f"core-seconds, of {os.cpu_count()} cores × the wall time; "
+                        "machine-wide (anything else running makes it smaller)"))
     return rows
 
 
