@@ -6,8 +6,10 @@ and how it exited: the stored outputs of every chapter rest on this.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ import pytest
 
 from booktools import forkserver, sandboxes
 from booktools.forkserver import Completed
+from booktools.forkserver_process import LENGTH
 from booktools.project import ScratchProject, command_environ
 from booktools.sandboxes import SANDBOX_PRELOADED
 
@@ -156,6 +159,15 @@ time.sleep(30)
 """
 
 
+def states_of(pid: int) -> str:
+    """A process's state and what it waits in, for a failure message."""
+    try:
+        process = psutil.Process(pid)
+        return f"{process.status()} in {Path(f'/proc/{pid}/wchan').read_text() or '?'}"
+    except (psutil.Error, OSError) as error:
+        return f"gone ({type(error).__name__})"
+
+
 def gone(pid: int) -> bool:
     return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
@@ -175,12 +187,40 @@ def test_an_interrupt_stops_the_command_and_the_server(make_project: ProjectFact
     command = int(pid_file.read_text())
     server = psutil.Process(command).ppid()
     client.send_signal(signal.SIGINT)
-    _, stderr = client.communicate(timeout=10)
+    try:
+        _, stderr = client.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        # Once seen under load in a whole-suite run and not reproduced since: say where each one was.
+        states = {name: states_of(pid) for name, pid in (("client", client.pid), ("server", server),
+                                                         ("command", command))}
+        client.kill()
+        pytest.fail(f"the client did not stop within 10 s of its interrupt: {states}")
     assert "KeyboardInterrupt" in stderr
     deadline = time.monotonic() + 10
     while not (gone(command) and gone(server)):
         assert time.monotonic() < deadline, f"left running: command {command}, server {server}"
         time.sleep(0.05)
+
+
+def test_a_client_gone_before_it_hears_the_pid_still_stops_its_command(tmp_path: Path) -> None:
+    """Interrupted between sending a command and hearing its pid, the client closes its end before
+    the server can answer: the server interrupts and waits for the command then too (it used to
+    leave it running). A forked command shows the server's command line: none may be left."""
+    (tmp_path / "sleeper.py").write_text("import time\ntime.sleep(30)\n")
+    environ = own_server_environ(os.environ)
+    server = forkserver._Server.start((), (), environ)
+    assert server._process is not None
+    server_command_line = psutil.Process(server._process.pid).cmdline()
+    request = json.dumps({"module": "sleeper", "args": [], "cwd": str(tmp_path), "env": environ}).encode()
+    reader, writer = os.pipe()
+    socket.send_fds(server._socket, [LENGTH.pack(len(request))], [writer])
+    server._socket.sendall(request)
+    os.close(writer)
+    server.close()  # before the server has answered: its answer finds our end closed
+    os.close(reader)
+    left = [process.pid for process in psutil.process_iter(["cmdline"])
+            if process.info["cmdline"] == server_command_line]
+    assert not left, f"forked commands left running: {left}"
 
 
 @pytest.mark.parametrize("arguments", [["-c", "import parent"], ["-m", "parent"], ["parent.py"]],

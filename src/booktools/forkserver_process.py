@@ -82,6 +82,10 @@ def _serve(connection: socket.socket) -> tuple[dict[str, Any], int]:
         os.close(output)
         try:
             send_number(connection, pid)
+        except ConnectionError:  # the client went before it heard the pid: as if it went mid-command
+            _interrupt(pid)
+            raise SystemExit(0) from None
+        try:
             send_number(connection, _wait(connection, pid))
         except ConnectionError:
             raise SystemExit(0) from None
@@ -103,10 +107,15 @@ def _wait(connection: socket.socket, pid: int) -> int:
     finally:
         os.close(exited)
     if exited not in ready:
-        os.kill(pid, signal.SIGINT)
-        os.waitpid(pid, 0)
+        _interrupt(pid)
         raise SystemExit(0)
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def _interrupt(pid: int) -> None:
+    """Interrupt the command, as the client's own child would have been, and wait until it has exited."""
+    os.kill(pid, signal.SIGINT)
+    os.waitpid(pid, 0)
 
 
 def _listen(lifeline: socket.socket, path: str) -> socket.socket:
