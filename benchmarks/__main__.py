@@ -373,7 +373,7 @@ def chapter_rows(runs: int) -> list[Row]:
                                         resources={"metadata": {"path": str(path.parent)}})
                 started = time.perf_counter()
                 try:
-                    client.execute()
+                    client.execute(stderr=subprocess.DEVNULL)  # as kernel_seconds(): no warning in the table
                 except CellExecutionError as error:
                     # A broken chapter is reported, not fatal: its time up to the error says little.
                     failed = f"FAILED: {str(error).strip().splitlines()[-1][:80]}"
