@@ -75,23 +75,30 @@ def _serve(connection: socket.socket) -> tuple[dict[str, Any], int]:
         if os.environ.get(LOG_ENV):
             with open(os.environ[LOG_ENV], "a") as log:
                 log.write(json.dumps(["-m", request["module"], *request["args"]]) + "\n")
+        started, child_started = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(started)
+            os.close(child_started)  # says: Python runs again here, an interrupt from now on is not lost
             connection.close()
             return request, output
+        os.close(child_started)
         os.close(output)
         try:
-            send_number(connection, pid)
-        except ConnectionError:  # the client went before it heard the pid: as if it went mid-command
-            _interrupt(pid)
-            raise SystemExit(0) from None
-        try:
-            send_number(connection, _wait(connection, pid))
-        except ConnectionError:
-            raise SystemExit(0) from None
+            try:
+                send_number(connection, pid)
+            except ConnectionError:  # the client went before it heard the pid: as if it went mid-command
+                _interrupt(pid, started)
+                raise SystemExit(0) from None
+            try:
+                send_number(connection, _wait(connection, pid, started))
+            except ConnectionError:
+                raise SystemExit(0) from None
+        finally:
+            os.close(started)
 
 
-def _wait(connection: socket.socket, pid: int) -> int:
+def _wait(connection: socket.socket, pid: int, started: int) -> int:
     """The command's exit status, once it exits.
 
     A client says nothing while its command runs: if its end closes first (interrupted, or
@@ -107,13 +114,19 @@ def _wait(connection: socket.socket, pid: int) -> int:
     finally:
         os.close(exited)
     if exited not in ready:
-        _interrupt(pid)
+        _interrupt(pid, started)
         raise SystemExit(0)
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
-def _interrupt(pid: int) -> None:
-    """Interrupt the command, as the client's own child would have been, and wait until it has exited."""
+def _interrupt(pid: int, started: int) -> None:
+    """Interrupt the command, as the client's own child would have been, and wait until it has exited.
+
+    Not before the child runs Python code: a signal that arrives while Python sets itself up after
+    the fork is dropped (CPython clears pending signals there), and the command would run on.
+    ``started`` reads end-of-file once the child has closed its end, or has exited.
+    """
+    select.select([started], [], [])
     os.kill(pid, signal.SIGINT)
     os.waitpid(pid, 0)
 
