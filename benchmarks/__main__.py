@@ -3,6 +3,8 @@
 Each row is a median over several runs with its spread (min–max), and, where the row has
 one, the floor it is compared with, measured in the same run:
 
+- a fixed pure-Python loop: the machine's speed at the time, to compare tables taken apart;
+
 - a new embedded server until ready, against bare ``initdb`` + ``pg_ctl start`` (interleaved);
 - reusing a running server (attach + one admin connection);
 - the whole suite (``bash run.sh test``'s command), against its floor: the kernel starts,
@@ -104,6 +106,22 @@ def timed(action: Callable[[], object]) -> float:
 
 def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True, **kwargs)
+
+
+# --- the machine ------------------------------------------------------------------------
+
+
+def spin() -> None:
+    total = 0
+    for number in range(10_000_000):
+        total += number
+
+
+def machine_rows(runs: int) -> list[Row]:
+    """The same pure-Python loop each time: a shared machine's speed drifts (by a third, seen here
+    within an hour), so tables taken at different times are compared through this row."""
+    return [Row("a fixed pure-Python loop", [timed(spin) for _ in range(runs)],
+                note="this machine's speed at the start: 10 million additions")]
 
 
 # --- the embedded server ------------------------------------------------------------------
@@ -408,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} cores, load average {load:.2f} at the start"
           + (" (busy: figures will be high)" if load > 0.5 else ""), flush=True)
-    sections: list[Callable[[], list[Row]]] = [functools.partial(server_rows, arguments.runs)]
+    sections: list[Callable[[], list[Row]]] = [functools.partial(machine_rows, arguments.runs),
+                                               functools.partial(server_rows, arguments.runs)]
     if not (arguments.skip_suite or arguments.quick):
         sections.append(functools.partial(suite_rows, arguments.suite_runs, arguments.runs))
     if not (arguments.skip_chapters or arguments.quick):
