@@ -118,8 +118,8 @@ def spin() -> None:
 
 
 def machine_rows(runs: int) -> list[Row]:
-    """The same pure-Python loop each time: a shared machine's speed drifts (by a third, seen here
-    within an hour), so tables taken at different times are compared through this row."""
+    """The same pure-Python loop each time: a shared machine's speed drifts (here, 30 % within
+    seven minutes), so tables taken at different times are compared through this row."""
     return [Row("a fixed pure-Python loop", [timed(spin) for _ in range(runs)],
                 note="this machine's speed at the start: 10 million additions")]
 
