@@ -327,9 +327,10 @@ def run_suite() -> Suite:
 
 def suite_rows(runs: int, unit_runs: int) -> list[Row]:
     suites = [run_suite() for _ in range(runs)]
-    for failure in sorted({line for suite in suites for line in suite.failures}):
-        # A failing suite's time says little: show why, so the figure is read with that in mind.
-        print(f"suite: {failure}", file=sys.stderr)
+    for number, suite in enumerate(suites, 1):
+        for failure in suite.failures:
+            # A failing run's time says little: say which run failed and why, to read its figure with that in mind.
+            print(f"suite run {number} of {runs} ({suite.wall:.1f} s): {failure}", file=sys.stderr)
     units: dict[str, list[float]] = {kind: [] for kind in UNITS}
     for _ in range(unit_runs):
         for kind, measure in UNITS.items():
