@@ -190,7 +190,7 @@ def test_an_interrupt_stops_the_command_and_the_server(make_project: ProjectFact
     try:
         _, stderr = client.communicate(timeout=10)
     except subprocess.TimeoutExpired:
-        # Once seen under load in a whole-suite run and not reproduced since: say where each one was.
+        # Seen 4 times in whole-suite runs under load, not reproduced since: say where each one was.
         states = {name: states_of(pid) for name, pid in (("client", client.pid), ("server", server),
                                                          ("command", command))}
         client.kill()
