@@ -17,6 +17,7 @@ import contextlib
 from importlib.metadata import version
 
 from booktools import sandboxes
+from booktools.envpatch import patch_online, verify
 from booktools.exercises import check, check_env_py, check_value, file_link
 from booktools.postgres import DEMO_ROLE, SPECIAL_ROLE, Database, Driver, Role, get_server
 from booktools.project import ScratchProject, diff, env_example, repository_root
@@ -36,12 +37,14 @@ __all__ = [
     "env_example",
     "file_link",
     "get_server",
+    "patch_online",
     "print_exception",
     "repository_root",
     "sandboxes",
     "show_versions",
     "start_chapter",
     "start_chapter_without_postgres",
+    "verify",
 ]
 
 
