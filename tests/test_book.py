@@ -38,6 +38,7 @@ TROUBLESHOOTING_MESSAGES = {
     'invalid dsn: invalid connection option "ssl"': True,
     "ValueError: invalid interpolation syntax": True,
     "RuntimeError: asyncio.run() cannot be called from a running event loop": True,
+    "assert self._transaction is not None": True,
     "'Customer.orders' is not available due to lazy='raise'": True,
     'type "orderstatus" already exists': True,
     "No new upgrade operations detected.": True,
