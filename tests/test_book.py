@@ -41,6 +41,7 @@ TROUBLESHOOTING_MESSAGES = {
     "assert self._transaction is not None": True,
     "'Customer.orders' is not available due to lazy='raise'": True,
     'type "orderstatus" already exists': True,
+    'relation "invoices" already exists': True,
     "No new upgrade operations detected.": True,
     "ConnectionRefusedError: [Errno 111] Connect call failed": True,
     "FAILED: Can't proceed with --autogenerate option": True,
