@@ -39,6 +39,7 @@ TROUBLESHOOTING_MESSAGES = {
     "ValueError: invalid interpolation syntax": True,
     "RuntimeError: asyncio.run() cannot be called from a running event loop": True,
     "assert self._transaction is not None": True,
+    "canceling statement due to statement timeout": True,
     "'Customer.orders' is not available due to lazy='raise'": True,
     'type "orderstatus" already exists': True,
     'relation "invoices" already exists': True,

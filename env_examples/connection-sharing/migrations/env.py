@@ -77,7 +77,8 @@ async def run_async_migrations() -> None:
     """
 
     # The application's own engine, so migrations connect exactly as the
-    # application does: URL, connect_args, server_settings, SSL, async_creator.
+    # application does: URL, connect_args, server_settings, SSL, async_creator;
+    # its role and timeouts too (chapter 4 shows a URL of their own instead).
     connectable = async_engine
 
     try:
