@@ -12,7 +12,8 @@ MyST comments (not rendered):
 - ``% paste-context: <text>``: text elsewhere in a traceback (a frame, a log line) that
   tells this entry from another with the same message; the entry with more of its context
   present wins;
-- ``% not-stored: <why>``: the heading's message is on the page but no chapter raises it.
+- ``% not-stored: <why>``: the heading's message is on the page but no chapter raises it;
+- ``% stored: <text>``: other output the entry quotes, which a chapter it links must store too.
 
 The troubleshooting table at the top of the page counts too: a row that starts with a message
 in backticks routes that message to the entry it links to.
@@ -41,7 +42,7 @@ REGEX_SPECIALS = set("\\^$.|?*+()[]{}")
 LABEL = re.compile(r"^\((?P<label>[\w-]+)\)=\s*$")
 HEADING = re.compile(r"^(?P<hashes>#{2,3}) (?P<text>.+?)\s*$")
 FENCE = re.compile(r"^\s*(`{3,}|~{3,}|:{3,})")
-COMMENT = re.compile(r"^%\s*(?P<key>paste|paste-context|not-stored):\s*(?P<value>.*?)\s*$")
+COMMENT = re.compile(r"^%\s*(?P<key>paste|paste-context|not-stored|stored):\s*(?P<value>.*?)\s*$")
 CODE_SPAN = re.compile(r"`([^`]+)`")
 CHAPTER_LINK = re.compile(r"\]\(\.\./notebooks/(?P<stem>[\w-]+)\.ipynb(?:#[\w-]*)?\)")
 REF = re.compile(r"\{ref\}`[^`<]*<(?P<label>[\w-]+)>`")
@@ -100,6 +101,8 @@ class Entry:
     """The notebooks its body links, by file stem, in order."""
     not_stored: str
     """Why no chapter shows the heading's message ("" when one must)."""
+    stored: tuple[str, ...]
+    """Other output the entry quotes, which a linked chapter must store."""
     body: str
 
     @property
@@ -195,7 +198,7 @@ def entries(path: Path) -> list[Entry]:
         # The next entry's label belongs to the next entry.
         while body_lines and (not body_lines[-1].strip() or LABEL.match(body_lines[-1])):
             body_lines.pop()
-        comments: dict[str, list[str]] = {"paste": [], "paste-context": [], "not-stored": []}
+        comments: dict[str, list[str]] = {"paste": [], "paste-context": [], "not-stored": [], "stored": []}
         for _, line, fenced in lines[start + 1:end]:
             comment = COMMENT.match(line)
             if comment and not fenced:
@@ -212,6 +215,7 @@ def entries(path: Path) -> list[Entry]:
             context=tuple(comments["paste-context"]),
             chapters=tuple(dict.fromkeys(match["stem"] for match in CHAPTER_LINK.finditer(body))),
             not_stored=" ".join(comments["not-stored"]),
+            stored=tuple(comments["stored"]),
             body=body,
         ))
     return result
