@@ -422,6 +422,8 @@ def test_the_box_takes_the_reader_to_the_entry(tabs: dict[bool, Page], site_url:
     page.goto(site_url + page_name)
     answer = paste(page, READERS_TRACEBACKS["alembic-2.1-on-windows"][1])
     assert answer.entry == "error-xd2s" and "notebooks/01-reproduce-missinggreenlet.html" in answer.chapters
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(BOX).first.screenshot(path=SCREENSHOTS / f"phone-paste-box-{Path(page_name).stem}.png")
     page.locator(BOX).first.locator("button[type=submit]").click()
     page.wait_for_url(f"{site_url}book/troubleshooting.html#error-xd2s")
     expect(page.locator("#error-xd2s")).to_be_in_viewport()

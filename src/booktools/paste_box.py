@@ -31,8 +31,9 @@ SCRIPT = "paste-traceback.js"
 STYLE = "paste-traceback.css"
 BOX = """\
 <form class="paste-traceback" data-paste-traceback role="search" aria-label="Find your error">
-  <label for="paste-traceback-input-{number}">Paste your whole traceback (or its last line):</label>
-  <textarea id="paste-traceback-input-{number}" rows="4" spellcheck="false" autocomplete="off"
+  <label for="paste-traceback-input-{number}">Paste your whole traceback: it leads to its entry and the
+    chapters that reproduce it. (It runs in your browser: nothing is sent anywhere.)</label>
+  <textarea id="paste-traceback-input-{number}" rows="3" spellcheck="false" autocomplete="off"
     placeholder="Traceback (most recent call last):&#10;  ...&#10;sqlalchemy.exc.MissingGreenlet: ..."></textarea>
   <button type="submit">Go to its entry</button>
   <div class="paste-traceback-result" aria-live="polite" hidden></div>
