@@ -224,6 +224,16 @@ class TestFiles:
         assert "os.environ" not in env_py and "getenv" not in env_py
         assert (env_example(variant) / "README.md").is_file()
 
+    @pytest.mark.parametrize("variant", VARIANTS)
+    def test_env_py_marks_what_to_adapt_and_can_leave_logging_alone(self, variant: str) -> None:
+        """The header names the lines a reader adapts (issue 20); a caller can skip fileConfig (chapter 8)."""
+        env_py = (env_example(variant) / "migrations" / "env.py").read_text()
+        header = env_py.split("\n\n", 1)[0]
+        for adapted in ('"app" stands for YOUR module', "target_metadata:", "async_engine:", "chapter 20"):
+            assert adapted in header, f"{variant}: the header does not mention {adapted!r}"
+        guard = 'if config.config_file_name is not None and config.attributes.get("configure_logger", True):\n'
+        assert guard + "    fileConfig(config.config_file_name)\n" in env_py
+
 
 class TestBroken:
     """Where the article's env.py, and the psycopg3 one on the wrong driver, fail."""
