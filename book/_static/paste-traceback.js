@@ -114,11 +114,15 @@
     }
     result.append(paragraph("Your error: ", link(entry.href, entry.title, "paste-traceback-entry")));
     if (entry.chapters.length) {
-      const chapters = paragraph("Reproduced in: ");
-      entry.chapters.forEach((chapter, i) => {
-        if (i) chapters.append(" · ");
-        chapters.append(link(chapter.href, chapter.title, "paste-traceback-chapter"));
-      });
+      // The entry's first chapter by its title, any others as "ch. N" (the title on hover).
+      const [first, ...more] = entry.chapters;
+      const chapters = paragraph("Reproduced in: ", link(first.href, `Chapter ${first.number}: ${first.title}`, "paste-traceback-chapter"));
+      if (more.length) chapters.append("; also");
+      for (const chapter of more) {
+        const a = link(chapter.href, `ch. ${chapter.number}`, "paste-traceback-chapter");
+        a.title = chapter.title;
+        chapters.append(" ", a);
+      }
       result.append(chapters);
     }
     if (answer.others.length) {

@@ -98,7 +98,7 @@ class Entry:
     """Every form of the message that leads here: the heading's, the top table's, ``% paste:``."""
     context: tuple[str, ...]
     chapters: tuple[str, ...]
-    """The notebooks its body links, by file stem, in order."""
+    """The notebooks its body links, by file stem: those after "**Shown in**" first, in order."""
     not_stored: str
     """Why no chapter shows the heading's message ("" when one must)."""
     stored: tuple[str, ...]
@@ -213,7 +213,9 @@ def entries(path: Path) -> list[Entry]:
             message=message,
             patterns=tuple(dict.fromkeys(pattern for pattern in patterns if pattern)),
             context=tuple(comments["paste-context"]),
-            chapters=tuple(dict.fromkeys(match["stem"] for match in CHAPTER_LINK.finditer(body))),
+            # The chapters after "**Shown in**" first: those show the error; the others fix it.
+            chapters=tuple(dict.fromkeys(match["stem"] for match in (
+                *CHAPTER_LINK.finditer(body.partition("**Shown in**")[2]), *CHAPTER_LINK.finditer(body)))),
             not_stored=" ".join(comments["not-stored"]),
             stored=tuple(comments["stored"]),
             body=body,
@@ -310,7 +312,8 @@ def routes(book_root: Path) -> dict[str, Any]:
                 "patterns": [{"regex": pattern_regex(pattern), "specificity": specificity(pattern)}
                              for pattern in entry.patterns],
                 "context": [pattern_regex(text) for text in entry.context],
-                "chapters": [{"href": f"notebooks/{stem}.html", "title": chapter_title(notebooks / f"{stem}.ipynb")}
+                "chapters": [{"href": f"notebooks/{stem}.html", "number": int(stem[:2]),
+                              "title": re.sub(r"[`*]", "", chapter_title(notebooks / f"{stem}.ipynb"))}
                              for stem in entry.chapters if (notebooks / f"{stem}.ipynb").is_file()],
             }
             for entry in found_entries if entry.label and entry.patterns
