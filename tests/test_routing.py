@@ -125,3 +125,11 @@ def test_every_stored_error_matches_an_entry_linking_its_chapter(entries: list[E
                    for entry in entries)
     ]
     assert not unrouted, "no entry of book/troubleshooting.md that links the chapter matches:\n" + "\n".join(unrouted)
+
+
+@pytest.mark.parametrize("page", [LANDING, PAGE], ids=lambda page: page.name)
+def test_every_entry_has_a_row(entries: list[Entry], page: Path) -> None:
+    """A reader scanning the landing table, or the troubleshooting page's own, finds every entry."""
+    linked = {label for row in troubleshooting.table_rows(page) for label in row.labels}
+    missing = [f"{entry.label} ({entry.message!r})" for entry in entries if entry.label not in linked]
+    assert not missing, f"no row of {page.name}'s table links: {missing}"
