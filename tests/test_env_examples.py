@@ -116,8 +116,8 @@ async def main():
     config.attributes["configure_logger"] = False
     try:
         await asyncio.to_thread(command.upgrade, config, "head")
-    except RuntimeError as error:
-        print("FAILED:", str(error).rpartition("> ")[2])
+    except Exception as error:
+        print("FAILED:", type(error).__name__, str(error).rpartition("> ")[2])
     else:
         print("MIGRATED")
 
@@ -342,7 +342,8 @@ class TestRunningEventLoop:
         assert result.returncode == 0, result.output
         assert outcome in result.output, result.output
         if dispose == "keep":
-            assert "FAILED: attached to a different loop" in result.output, result.output
+            # 2.1 raises it; 2.0 logs it on closing the connection, then raises "another operation is in progress".
+            assert "attached to a different loop" in result.output, result.output
 
     @pytest.mark.parametrize(("variant", "driver"), [FIXES[0], FIXES[2]])
     def test_sync_variants_migrate_inside_a_running_loop(
