@@ -14,13 +14,17 @@ import json
 from booktools.errors import BookToolsError
 from booktools.project import ScratchProject
 
+_ASYNC_IMPORTS = (
+    "from sqlalchemy import pool\nfrom sqlalchemy.engine import Connection\n"
+    "from sqlalchemy.ext.asyncio import async_engine_from_config\n"
+)
+_SYNC_IMPORTS = (
+    # The generic template's two lines, and the one line many projects write instead.
+    "from sqlalchemy import engine_from_config\nfrom sqlalchemy import pool\n",
+    "from sqlalchemy import engine_from_config, pool\n",
+)
 _EDITS = (
     ("from logging.config import fileConfig\n", "import asyncio\nfrom logging.config import fileConfig\n"),
-    (
-        "from sqlalchemy import engine_from_config\nfrom sqlalchemy import pool\n",
-        "from sqlalchemy import pool\nfrom sqlalchemy.engine import Connection\n"
-        "from sqlalchemy.ext.asyncio import async_engine_from_config\n",
-    ),
     ("    connectable = engine_from_config(\n", "    connectable = async_engine_from_config(\n"),
 )
 
@@ -57,6 +61,8 @@ def patch_online(env_py: str) -> str:
     """
     for old, new in _EDITS:
         env_py = _replace_once(env_py, old, new)
+    sync_imports = next((imports for imports in _SYNC_IMPORTS if imports in env_py), _SYNC_IMPORTS[0])
+    env_py = _replace_once(env_py, sync_imports, _ASYNC_IMPORTS)
     env_py = _replace_once(env_py, _CONNECT, _DO_RUN)
     lines = env_py.splitlines(keepends=True)
     start = lines.index(_DO_RUN) + 1
