@@ -1,7 +1,10 @@
 """Hidden lazy loads, made visible: where each one ran, and a test-only guard that fails on each.
 
-``raiseload_everything`` is the listener a test suite registers on ``Session`` for
-``do_orm_execute``; chapters show its source. ``show_lazy_loads`` prints, at each lazy
+``raise_on_unplanned_loads`` is the listener a test suite registers for ``do_orm_execute``
+(on ``Session``, or on one session): it adds ``raiseload("*")`` to every top-level ORM
+``SELECT``, leaving alone the loads SQLAlchemy makes on an object's behalf (an expired
+attribute's reload, a relationship loader's own query), which carry their query's options
+already; chapters show its source. ``show_lazy_loads`` prints, at each lazy
 load, the chain of calls that led to it, across SQLAlchemy's greenlet boundary, and
 ``print_call_chain`` prints an error's traceback the same way.
 """
@@ -26,15 +29,10 @@ BOUNDARY = "greenlet_spawn"
 SHOWN_LIBRARY_FUNCTIONS = frozenset({"run_sync", BOUNDARY, "model_validate"})
 
 
-def raiseload_everything(state: ORMExecuteState) -> None:
-    """Give every ORM ``SELECT`` the ``raiseload("*")`` option: any lazy load then raises.
-
-    Relationship and column loads already carry the options of the query that
-    started them, so only top-level queries need it; a relationship the query
-    loads on purpose (``selectinload``, ``joinedload``) keeps its loader.
-    """
-    if state.is_select and not state.is_relationship_load and not state.is_column_load:
-        state.statement = state.statement.options(raiseload("*"))
+def raise_on_unplanned_loads(execute_state: ORMExecuteState) -> None:
+    """Every ORM SELECT the session runs may load no relationship it did not ask for."""
+    if execute_state.is_select and not execute_state.is_column_load and not execute_state.is_relationship_load:
+        execute_state.statement = execute_state.statement.options(raiseload("*"))
 
 
 def _frames_of(frame: FrameType | None) -> list[tuple[FrameType, int]]:
@@ -125,4 +123,4 @@ def show_lazy_loads(target: Any = Session) -> Iterator[None]:
         event.remove(target, "do_orm_execute", print_lazy_load)
 
 
-__all__ = ["print_call_chain", "raiseload_everything", "show_lazy_loads"]
+__all__ = ["print_call_chain", "raise_on_unplanned_loads", "show_lazy_loads"]
