@@ -95,7 +95,9 @@ def run_migrations_online() -> None:
 
     A caller that already holds a connection (app startup, a test, a notebook
     whose event loop is running) passes it in config.attributes["connection"];
-    otherwise, as from the alembic command line, we make our own.
+    otherwise, as from the alembic command line, we make our own. Hand it over
+    from engine.connect(), not engine.begin(): in a transaction the caller
+    began, Alembic begins none, and autocommit_block() fails (chapter 8).
 
     """
 
