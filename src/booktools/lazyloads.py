@@ -123,4 +123,20 @@ def show_lazy_loads(target: Any = Session) -> Iterator[None]:
         event.remove(target, "do_orm_execute", print_lazy_load)
 
 
-__all__ = ["print_call_chain", "raise_on_unplanned_loads", "show_lazy_loads"]
+@contextmanager
+def statements_run(engine: Any) -> Iterator[list[str]]:
+    """The SQL of each statement ``engine`` (an ``AsyncEngine`` or ``Engine``) sends while the block runs."""
+    sync_engine = getattr(engine, "sync_engine", engine)
+    sent: list[str] = []
+
+    def record(connection: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", record)
+
+
+__all__ = ["print_call_chain", "raise_on_unplanned_loads", "show_lazy_loads", "statements_run"]
