@@ -342,8 +342,11 @@ class TestRunningEventLoop:
         assert result.returncode == 0, result.output
         assert outcome in result.output, result.output
         if dispose == "keep":
-            # 2.1 raises it; 2.0 logs it on closing the connection, then raises "another operation is in progress".
-            assert "attached to a different loop" in result.output, result.output
+            # Which of the two the thread's loop meets first depends on timing (and on the release).
+            assert any(
+                symptom in result.output
+                for symptom in ("attached to a different loop", "another operation is in progress")
+            ), result.output
 
     @pytest.mark.parametrize(("variant", "driver"), [FIXES[0], FIXES[2]])
     def test_sync_variants_migrate_inside_a_running_loop(
