@@ -47,6 +47,43 @@ def test_the_one_line_import_form_is_patched_too() -> None:
     compile(patch_online(one_line), "env.py", "exec")
 
 
+def test_the_one_line_configure_call_stays_inside_the_function() -> None:
+    one_line = GENERIC.replace(
+        "        context.configure(\n            connection=connection, target_metadata=target_metadata\n        )\n",
+        "        context.configure(connection=connection, target_metadata=target_metadata)\n",
+    )
+    patched = patch_online(one_line)
+    compile(patched, "env.py", "exec")
+    assert (
+        "    def do_run_migrations(connection: Connection) -> None:\n"
+        "        context.configure(connection=connection, target_metadata=target_metadata)\n"
+    ) in patched
+
+
+# An env.py whose block opens the transaction and never calls begin_transaction() (common
+# around an advisory lock): under connect() its migrations would be rolled back on close.
+BEGIN_WITHOUT_BEGIN_TRANSACTION = GENERIC.replace(
+    "    with connectable.connect() as connection:\n", "    with connectable.begin() as connection:\n"
+).replace(
+    "        with context.begin_transaction():\n            context.run_migrations()\n",
+    "        context.run_migrations()\n",
+)
+
+
+def test_a_begin_block_stays_a_begin_block() -> None:
+    assert BEGIN_WITHOUT_BEGIN_TRANSACTION != GENERIC
+    patched = patch_online(BEGIN_WITHOUT_BEGIN_TRANSACTION)
+    compile(patched, "env.py", "exec")
+    assert "            async with connectable.begin() as connection:\n" in patched
+    assert "connectable.connect()" not in patched
+
+
+def test_a_connect_block_stays_a_connect_block() -> None:
+    patched = patch_online(GENERIC)
+    assert "            async with connectable.connect() as connection:\n" in patched
+    assert "connectable.begin()" not in patched
+
+
 def test_an_env_py_of_another_shape_is_refused_with_a_reason() -> None:
     async_template = files("alembic").joinpath("templates", "async", "env.py").read_text()
     with pytest.raises(BookToolsError, match="patch this env.py by hand"):

@@ -1,9 +1,12 @@
 """The fix for an existing project: a patch to its own ``env.py``, and the round trip that checks it.
 
 ``patch_online`` turns the online part of an ``env.py`` shaped like Alembic's ``generic``
-template (``engine_from_config`` and ``with connectable.connect() as connection:``) into the
-async one, and leaves every other line alone: the project's ``context.configure(...)``
-options, its metadata, its offline mode. Chapters 20 and 25 show what it changes as a diff.
+template (``engine_from_config`` and ``with connectable.connect() as connection:``, or
+``.begin()``) into the async one, and leaves every other line alone: the project's
+``context.configure(...)`` options, its metadata, its offline mode, and the block's
+transaction handling (``begin()`` stays ``begin()``: an ``env.py`` that calls
+``context.run_migrations()`` without ``context.begin_transaction()`` relies on it to commit).
+Chapters 20 and 25 show what it changes as a diff.
 ``verify`` runs the round trip a patched project must pass, in one process.
 """
 
@@ -28,13 +31,18 @@ _EDITS = (
     ("    connectable = engine_from_config(\n", "    connectable = async_engine_from_config(\n"),
 )
 
-_CONNECT = "    with connectable.connect() as connection:\n"
+# connect(): Alembic's begin_transaction() commits. begin(): the block commits, and the env.py
+# may rely on it (no begin_transaction()); the async block must open the same one.
+_CONNECTS = {
+    "connect": "    with connectable.connect() as connection:\n",
+    "begin": "    with connectable.begin() as connection:\n",
+}
 _DO_RUN = "    def do_run_migrations(connection: Connection) -> None:\n"
 _ASYNC_PART = '''
     async def run_async_migrations() -> None:
         # run_sync() runs Alembic's synchronous code where asyncpg can be awaited.
         try:
-            async with connectable.connect() as connection:
+            async with connectable.{method}() as connection:
                 await connection.run_sync(do_run_migrations)
         finally:
             await connectable.dispose()
@@ -55,15 +63,17 @@ def _replace_once(text: str, old: str, new: str) -> str:
 def patch_online(env_py: str) -> str:
     """``env_py`` with its online connection made async; every other line kept as it is.
 
-    The ``with connectable.connect() as connection:`` block becomes a nested
+    The ``with connectable.connect() as connection:`` block (or ``.begin()``) becomes a nested
     ``do_run_migrations(connection)``, its body unchanged (``context.configure`` with all
-    its options included), run by ``connection.run_sync`` on an async engine.
+    its options included), run by ``connection.run_sync`` on an async engine inside
+    ``async with connectable.connect()`` (or ``.begin()``, as the block had it).
     """
     for old, new in _EDITS:
         env_py = _replace_once(env_py, old, new)
     sync_imports = next((imports for imports in _SYNC_IMPORTS if imports in env_py), _SYNC_IMPORTS[0])
     env_py = _replace_once(env_py, sync_imports, _ASYNC_IMPORTS)
-    env_py = _replace_once(env_py, _CONNECT, _DO_RUN)
+    method = next((name for name, line in _CONNECTS.items() if line in env_py), "connect")
+    env_py = _replace_once(env_py, _CONNECTS[method], _DO_RUN)
     lines = env_py.splitlines(keepends=True)
     start = lines.index(_DO_RUN) + 1
     end = start
@@ -72,7 +82,7 @@ def patch_online(env_py: str) -> str:
         end += 1
     while not lines[end - 1].strip():
         end -= 1
-    return "".join([*lines[:end], _ASYNC_PART, *lines[end:]])
+    return "".join([*lines[:end], _ASYNC_PART.format(method=method), *lines[end:]])
 
 
 _VERIFY = """
