@@ -93,7 +93,8 @@ def test_pip_resolves_the_pins_to_the_installed_versions() -> None:
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     report = json.loads(completed.stdout)
-    by_pip: dict[str, str] = {canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"] for item in report["install"]}
+    by_pip: dict[str, str] = {canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"]
+                              for item in report["install"]}
     here: dict[str, str] = {name: found.version for name, found in installed().items() if name not in INSTALLERS}
     differing = {name: (by_pip.get(name), here.get(name)) for name in by_pip.keys() | here.keys()
                  if by_pip.get(name) != here.get(name)}
