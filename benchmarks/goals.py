@@ -116,20 +116,20 @@ def ci_seconds(clone: Path) -> tuple[float, str]:
 
 
 def verdicts(medians: dict[str, float], notes: dict[str, str]) -> list[str]:
-    """One line per goal: its figure, the goal, pass or FAIL (or why it was not measured)."""
+    """One line per goal: its figure, the goal, pass or FAIL (or that it was not measured)."""
     lines = []
     for goal in GOALS:
         if goal is CHAPTER:
             chapters = {name: seconds for name, seconds in medians.items() if name.startswith(CHAPTER.row)}
             if not chapters:
-                lines.append(f"not measured (--skip-chapters)   {goal.says}")
+                lines.append(f"not measured    {goal.says}")
                 continue
             slowest = max(chapters, key=chapters.__getitem__)
             figure, detail = chapters[slowest], f" (slowest: {slowest.removeprefix(CHAPTER.row)})"
         elif goal.row in medians:
             figure, detail = medians[goal.row], ""
         else:
-            lines.append(f"not measured (--skip-goals)      {goal.says}")
+            lines.append(f"not measured    {goal.says}")
             continue
         failed = "FAILED" in notes.get(goal.row, "")
         verdict = "pass" if figure <= goal.limit and not failed else "FAIL"
