@@ -11,8 +11,8 @@
 #   bash run.sh workshop  write the learner notebooks (exercises, no solutions) into _build/learner
 #                       and open JupyterLab on them; --build-only: only write them; --no-browser
 #   bash run.sh doctor  print one line about this machine (sets nothing up), to paste to a helper
-#   bash run.sh bench   measure: server start, suite vs its floor, chapters, book build (--quick)
-#   bash run.sh setup   only set up .venv
+#   bash run.sh bench   measure, each goal pass/fail: setup, clone → chapter 1, chapters, .ci/run (--quick)
+#   bash run.sh setup   only set up .venv (with uv when it can: from PATH, or installed once with pip)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -178,7 +178,13 @@ doctor() {
     proxy=none
     if [ -n "${HTTPS_PROXY:-}${https_proxy:-}${HTTP_PROXY:-}${http_proxy:-}" ]; then proxy=set; fi
     if [ -n "${PIP_CERT:-}${REQUESTS_CA_BUNDLE:-}${SSL_CERT_FILE:-}" ]; then proxy="$proxy, custom CA"; fi
-    echo "doctor: $os | bash ${BASH_VERSION%%(*} | python $python_line | .venv $venv_line, packages $packages" \
+    # Which installer setup would use (nothing is installed to find out).
+    local installer=pip tools="${XDG_CACHE_HOME:-$HOME/.cache}/booktools/uv-$uv_version"
+    if [ "${BOOKTOOLS_INSTALLER:-}" = pip ]; then installer="pip (BOOKTOOLS_INSTALLER=pip)"
+    elif command -v uv >/dev/null 2>&1; then installer="uv on PATH"
+    elif "$tools/bin/uv" --version >/dev/null 2>&1; then installer="uv $uv_version, cached"
+    else installer="uv $uv_version, to be installed with pip"; fi
+    echo "doctor: $os | bash ${BASH_VERSION%%(*} | python $python_line | .venv $venv_line, packages $packages, installer $installer" \
         "| conda ${CONDA_DEFAULT_ENV:-no} | proxy $proxy | git autocrlf $(git config core.autocrlf 2>/dev/null || echo unset)" \
         "| DATABASE_URL $([ -n "${DATABASE_URL:-}" ] && echo set || echo unset) | port $port"
 }
