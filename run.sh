@@ -127,7 +127,9 @@ setup() {
     local stamp="$venv/.requirements.sha256"
     local wanted
     wanted="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
-    if venv_is_usable && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+    # Installed, and able to install more (the side environments): a linked uv, or pip.
+    if venv_is_usable && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] \
+        && { [ -x "$venv/bin/uv" ] || "$python" -m pip --version >/dev/null 2>&1; }; then
         say "Python $(version_of "$python") in $venv"
         return 0
     fi
