@@ -16,6 +16,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# uv, unlike pip, compiles no bytecode as it installs: Python writes it as each module is first
+# imported, unless PYTHONDONTWRITEBYTECODE (often set in containers) forbids that; then every
+# process compiles all it imports again (SQLAlchemy and Alembic: 2.2 s instead of 0.7 s, chapter
+# 12: 21 s instead of 10). Compiling all of .venv as it is set up (uv --compile-bytecode) took
+# 9 to 30 s here; the book's own commands caching what they import costs nothing.
+unset PYTHONDONTWRITEBYTECODE
+
 venv="${VENV:-.venv}"
 python="$venv/bin/python"
 # PYTHON=/path/to/python picks the interpreter; otherwise python3 from PATH.
@@ -102,14 +109,8 @@ make_venv() {
 
 install_with_uv() {
     say "installing the pinned packages from requirements.txt with uv ($("$uv" --version | cut -d' ' -f2), $uv)"
-    # uv writes no bytecode (pip does): Python then writes it on first import, unless
-    # PYTHONDONTWRITEBYTECODE forbids that (containers often set it), when every process would
-    # compile what it imports again (SQLAlchemy and Alembic: 2.2 s instead of 0.7 s). Compiling
-    # everything costs about 9 s of setup, so only then.
-    local compile=()
-    if [ -n "${PYTHONDONTWRITEBYTECODE:-}" ]; then compile=(--compile-bytecode); fi
     # Its summary lines and errors, not one line per package.
-    uv_run pip install ${compile[@]+"${compile[@]}"} --python "$python" -r requirements.txt 2>&1 | { grep -vE '^ [-+~] ' || true; } || return 1
+    uv_run pip install --python "$python" -r requirements.txt 2>&1 | { grep -vE '^ [-+~] ' || true; } || return 1
     # The side environments (booktools/installer.py) find it here: the .venv has no pip.
     ln -sfn "$uv" "$venv/bin/uv"
 }
