@@ -11,45 +11,42 @@
 ``engine`` is ``async`` (an AsyncEngine, as the async env.py makes) or ``sync``; ``env_driver``
 is the driver env.py swaps into the app's URL (``psycopg2`` for the workaround), or null.
 
-In this one process it times:
+It times, per round (``--runs``):
 
-- the imports every setup needs (Alembic, SQLAlchemy and its asyncio extension, which the
-  async app pulls in), then each DBAPI driver's own import;
-- per round, for each setup in turn (interleaved, so a busy machine slows all alike; each round
-  starts with the next setup, since a process's first command also pays Alembic's lazy imports):
+- one new Python process, started as an ``alembic`` command starts, that imports what every
+  setup needs (Alembic, SQLAlchemy and its asyncio extension, which the async app pulls in),
+  then each DBAPI driver, and exits. The process stamps the wall clock when its first line runs
+  and after its last import; from outside, this script sees when it started it and when it was
+  gone. So the process's start (interpreter and ``site`` up to its first line), its imports,
+  and its exit (the interpreter's shutdown after those imports, which tears down every module
+  they loaded) are timed apart;
+- for each setup in turn (interleaved, so a busy machine slows all alike; each round starts
+  with the next setup, since a process's first command also pays Alembic's lazy imports):
   one connection and 100 ``SELECT 1`` on it the way env.py runs statements (the async env.py
   through ``run_sync``), then ``upgrade head`` and ``downgrade base`` through ``alembic.command``, as the
   command line calls it, and how much of that was spent inside the driver's ``execute``
   (statement sent, server at work, reply back).
 
-The last line printed is JSON, in seconds. Process start-up cannot be timed from inside:
-the caller subtracts ``inside`` from the wall time it saw.
+The last line printed is JSON, in seconds.
 """
 
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
+from typing import Any
 
-started = time.perf_counter()
-
-import importlib  # noqa: E402  (the imports below are what this script times)
-import sys  # noqa: E402
-
-import alembic.command  # noqa: E402
-import alembic.config  # noqa: E402
-import sqlalchemy  # noqa: E402
-import sqlalchemy.ext.asyncio  # noqa: E402
-
-shared_imports = time.perf_counter() - started
-
-import argparse  # noqa: E402  (the rest is this script's own machinery)
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from sqlalchemy import event, pool  # noqa: E402
-from sqlalchemy.engine import Connection, Engine, make_url  # noqa: E402
+import alembic.command
+import alembic.config
+import sqlalchemy
+import sqlalchemy.ext.asyncio
+from sqlalchemy import event, pool
+from sqlalchemy.engine import Connection, Engine, make_url
 
 STATEMENTS = 100
 
@@ -66,10 +63,38 @@ def drivers(setup: Setup) -> list[str]:
     return sorted({app_driver, setup["env_driver"] or app_driver})
 
 
-def import_seconds(module: str) -> float:
+SHARED_MODULES = ("alembic.command", "alembic.config", "sqlalchemy", "sqlalchemy.ext.asyncio")
+"""What every setup's ``alembic`` command imports, whatever its driver."""
+
+PROBE = """\
+import time
+first_line = time.time()
+import importlib, json, sys
+imports = {}
+for group in sys.argv[1:]:
     before = time.perf_counter()
-    importlib.import_module(module)
-    return time.perf_counter() - before
+    for module in group.split(","):
+        importlib.import_module(module)
+    imports[group] = time.perf_counter() - before
+print(json.dumps({"first_line": first_line, "imports": imports, "last_line": time.time()}))
+"""
+"""A new process that imports each comma-separated group of modules in turn, timing each."""
+
+
+def process_phases(drivers: list[str]) -> dict[str, Any]:
+    """Start, imports (shared, then each driver's) and exit of one new Python process."""
+    groups = [",".join(SHARED_MODULES), *(DBAPI_MODULES[name] for name in drivers)]
+    launched = time.time()
+    output = subprocess.run([sys.executable, "-c", PROBE, *groups], capture_output=True, text=True, check=True).stdout
+    gone = time.time()
+    stamps = json.loads(output)
+    imports = stamps["imports"]
+    return {
+        "start": stamps["first_line"] - launched,
+        "shared_imports": imports.pop(groups[0]),
+        "driver_imports": {name: imports[DBAPI_MODULES[name]] for name in drivers},
+        "exit": gone - stamps["last_line"],
+    }
 
 
 in_execute = 0.0
@@ -132,12 +157,13 @@ setups = json.loads(arguments.setups.read_text())
 folders = {setup["folder"] for setup in setups}
 
 needed = sorted({name for setup in setups for name in drivers(setup)})
-driver_imports = {name: import_seconds(DBAPI_MODULES[name]) for name in needed}
+processes: list[dict[str, Any]] = []
 results: dict[str, dict[str, list[float]]] = {
     setup["name"]: {"connect": [], "per_statement": [], "upgrade": [], "downgrade": [], "in_execute": []}
     for setup in setups
 }
 for round_number in range(arguments.runs):
+    processes.append(process_phases(needed))
     # Each round starts with another setup: the first command of a process pays Alembic's lazy imports.
     for setup in setups[round_number % len(setups):] + setups[:round_number % len(setups)]:
         activate(setup)
@@ -158,9 +184,7 @@ for round_number in range(arguments.runs):
         result["in_execute"].append(in_execute)
 
 print(json.dumps({
-    "shared_imports": shared_imports,
-    "driver_imports": driver_imports,
+    "processes": processes,
     "drivers": {setup["name"]: drivers(setup) for setup in setups},
     "setups": results,
-    "inside": time.perf_counter() - started,
 }))

@@ -7,7 +7,6 @@ database), shared with ``test_browser.py``: see ``tests/book_site.py``.
 from __future__ import annotations
 
 import html
-import json
 import re
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from booktools import troubleshooting
 from booktools.requirements import pins
 from tests.book_site import ROOT, Build, built_book, site_of
 
@@ -25,27 +25,6 @@ REPOSITORY = "missinggreenlet-book/missinggreenlet-book"
 MISSING_GREENLET = (
     "sqlalchemy.exc.MissingGreenlet: greenlet_spawn has not been called; can't call await_() here"
 )
-
-# Each message on the troubleshooting page, and whether a chapter's stored output must show it
-# verbatim (False: the page explains it, no chapter raises it).
-TROUBLESHOOTING_MESSAGES = {
-    MISSING_GREENLET: True,
-    "sqlalchemy.exc.MissingGreenlet: greenlet_spawn has not been called; can't call await_only() here": True,
-    "RuntimeWarning: coroutine 'connect' was never awaited": True,
-    "ImportError: The SQLAlchemy asyncio module requires that the Python 'greenlet' library is installed": True,
-    'password authentication failed for user "alembic_demo"': True,
-    "ModuleNotFoundError: No module named 'psycopg'": True,
-    'invalid dsn: invalid connection option "ssl"': True,
-    "ValueError: invalid interpolation syntax": True,
-    "RuntimeError: asyncio.run() cannot be called from a running event loop": True,
-    "'Customer.orders' is not available due to lazy='raise'": True,
-    'type "orderstatus" already exists': True,
-    "No new upgrade operations detected.": True,
-    "ConnectionRefusedError: [Errno 111] Connect call failed": True,
-    "FAILED: Can't proceed with --autogenerate option": True,
-    "FAILED: New upgrade operations detected": True,
-    "Connection refused": False,
-}
 
 
 class _Page(HTMLParser):
@@ -120,33 +99,16 @@ def test_chapter_1_renders_missinggreenlet_as_a_traceback(site: Path) -> None:
 
 
 def test_troubleshooting_page_holds_every_message(site: Path) -> None:
+    """Every entry's message and every output it quotes (``% stored:``), as the built page shows
+    them. Which chapter stores each is ``tests/test_routing.py``'s, from the same parser."""
     page = parse(site / "book" / "troubleshooting.html")
-    missing = [message for message in TROUBLESHOOTING_MESSAGES if message not in page.text]
+    messages = [text for entry in troubleshooting.entries(ROOT / "book" / "troubleshooting.md")
+                for text in (entry.message, *entry.stored)]
+    assert len(messages) > 20
+    missing = [message for message in messages if not troubleshooting.found(message, page.text)]
     assert not missing, f"not on the troubleshooting page: {missing}"
     assert "xd2s" in page.text
     assert "https://sqlalche.me/e/21/xd2s" in page.links
-
-
-def stored_output_text() -> str:
-    """Everything the notebooks' stored outputs show: streams, results, errors with tracebacks."""
-    shown = []
-    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
-            for output in cell.get("outputs", []):
-                parts = [output.get("text", ""), output.get("evalue", ""), output.get("traceback", [])]
-                parts += [output.get("data", {}).get(kind, "") for kind in ("text/plain", "text/markdown")]
-                shown += ["".join(part) for part in parts]
-    return "\n".join(shown)
-
-
-def test_troubleshooting_messages_are_the_chapters_own_output() -> None:
-    """The page quotes stored outputs verbatim, so it cannot drift from what the code prints."""
-    shown = stored_output_text()
-    missing = [
-        message for message, from_a_chapter in TROUBLESHOOTING_MESSAGES.items()
-        if from_a_chapter and message not in shown
-    ]
-    assert not missing, f"no chapter's stored output shows: {missing}"
 
 
 def test_landing_page_routes_to_troubleshooting(site: Path) -> None:

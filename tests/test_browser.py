@@ -29,6 +29,7 @@ from urllib.parse import quote_plus
 import pytest
 from playwright.sync_api import Browser, Error, Page, Response, expect, sync_playwright
 
+from booktools.troubleshooting import stored_errors
 from tests.book_site import ROOT, built_book, site_of
 
 SCREENSHOTS = ROOT / "_build" / "screenshots"
@@ -224,3 +225,212 @@ def test_page_in_a_browser(tabs: dict[bool, Page], site_url: str, view: View) ->
     finally:
         page.remove_listener("pageerror", script_failed)
         page.remove_listener("response", answered)
+
+
+# The "paste your traceback" box (book/_static/paste-traceback.js; its patterns generated from
+# book/troubleshooting.md at build time by booktools.paste_box). Every error a chapter stores is
+# pasted as a reader would paste it, and must lead to an entry that links that chapter.
+
+STORED_ERRORS = stored_errors(ROOT / "notebooks")
+CHAPTERS_WITH_ERRORS = sorted({error.chapter for error in STORED_ERRORS})
+BOX = "form[data-paste-traceback]"
+
+
+@dataclass(frozen=True)
+class Answer:
+    entry: str
+    """The entry's label ("" when none matched)."""
+    chapters: tuple[str, ...]
+    """The chapters the answer links, as ``notebooks/NN-slug.html``."""
+
+
+def paste(page: Page, text: str) -> Answer:
+    """Paste ``text`` into the page's first box and read the answer it shows."""
+    box = page.locator(BOX).first
+    box.locator("textarea").fill(text)
+    result = box.locator(".paste-traceback-result")
+    expect(result).to_be_visible()
+    chapters = (result.get_attribute("data-chapters") or "").split()
+    return Answer(result.get_attribute("data-entry") or "", tuple(chapters))
+
+
+@pytest.fixture(scope="module")
+def box_page(tabs: dict[bool, Page], site_url: str) -> Page:
+    page = tabs[False]
+    page.goto(site_url + "book/intro.html")
+    expect(page.locator(BOX)).to_have_count(1)
+    return page
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS_WITH_ERRORS)
+def test_every_stored_error_leads_to_its_chapter(box_page: Page, chapter: str) -> None:
+    """Each error output of the chapter (its traceback as the page shows it) and each error line
+    it prints (a failing command's last line, with the output above it) leads to an entry that
+    links the chapter."""
+    lost = []
+    for error in (error for error in STORED_ERRORS if error.chapter == chapter):
+        answer = paste(box_page, error.paste)
+        if f"notebooks/{chapter}.html" not in answer.chapters:
+            lost.append(f"cell {error.cell}: {error.last_line.strip()[:150]!r} -> "
+                        f"{answer.entry or 'no entry'} {list(answer.chapters)}")
+    assert not lost, f"pasted, these errors of {chapter} lead to no entry linking it:\n" + "\n".join(lost)
+
+
+# Tracebacks as readers meet them outside the book: other paths (a container, Windows, a
+# virtualenv), other versions (SQLAlchemy 2.0's wording), other line numbers, names and
+# revisions, frames the book's trimmed tracebacks leave out, log prefixes, exit-time warnings.
+READERS_TRACEBACKS = {
+    "alembic-2.0-in-docker": ("error-xd2s-20", """\
+api-1  | Traceback (most recent call last):
+api-1  |   File "/usr/local/bin/alembic", line 8, in <module>
+api-1  |     sys.exit(main())
+api-1  |   File "/venv/lib/python3.12/site-packages/alembic/config.py", line 636, in main
+api-1  |     CommandLine(prog=prog).main(argv=argv)
+api-1  |   File "/venv/lib/python3.12/site-packages/alembic/command.py", line 236, in revision
+api-1  |     script_directory.run_env()
+api-1  |   File "/venv/lib/python3.12/site-packages/alembic/script/base.py", line 583, in run_env
+api-1  |     util.load_python_file(self.dir, "env.py")
+api-1  |   File "/srv/api/migrations/env.py", line 81, in <module>
+api-1  |     run_migrations_online()
+api-1  |   File "/srv/api/migrations/env.py", line 69, in run_migrations_online
+api-1  |     with connectable.connect() as connection:
+api-1  |   File "/venv/lib/python3.12/site-packages/sqlalchemy/engine/base.py", line 3273, in connect
+api-1  |     return self._connection_cls(self)
+api-1  |   File "/venv/lib/python3.12/site-packages/sqlalchemy/dialects/postgresql/asyncpg.py", line 955, in connect
+api-1  |     await_only(creator_fn(*arg, **kw)),
+api-1  |   File "/venv/lib/python3.12/site-packages/sqlalchemy/util/_concurrency_py3k.py", line 116, in await_only
+api-1  |     raise exc.MissingGreenlet(
+api-1  | sqlalchemy.exc.MissingGreenlet: greenlet_spawn has not been called; can't call await_only() here. \
+Was IO attempted in an unexpected place? (Background on this error at: https://sqlalche.me/e/20/xd2s)
+api-1  | sys:1: RuntimeWarning: coroutine 'connect' was never awaited
+"""),
+    "alembic-2.1-on-windows": ("error-xd2s", """\
+Traceback (most recent call last):
+  File "C:\\dev\\shop\\.venv\\Lib\\site-packages\\alembic\\util\\pyfiles.py", line 140, in load_module_py
+    spec.loader.exec_module(module)  # type: ignore
+  File "C:\\dev\\shop\\alembic\\env.py", line 77, in <module>
+    run_migrations_online()
+  File "C:\\dev\\shop\\alembic\\env.py", line 64, in run_migrations_online
+    with connectable.connect() as connection:
+  File "C:\\dev\\shop\\.venv\\Lib\\site-packages\\sqlalchemy\\dialects\\postgresql\\asyncpg.py", line 981, in connect
+    return await_(
+  File "C:\\dev\\shop\\.venv\\Lib\\site-packages\\sqlalchemy\\util\\concurrency.py", line 160, in await_
+    raise exc.MissingGreenlet(
+sqlalchemy.exc.MissingGreenlet: greenlet_spawn has not been called; can't call await_() here. Was IO attempted in \
+an unexpected place? (Background on this error at: https://sqlalche.me/e/21/xd2s)
+"""),
+    "lazy-load-in-an-endpoint-2.0": ("error-lazy-loading", """\
+ERROR:    Exception in ASGI application
+Traceback (most recent call last):
+  File "/srv/shop/app/routes/orders.py", line 38, in list_orders
+    return [{"id": order.id, "items": len(order.items)} for order in orders]
+  File "/srv/shop/.venv/lib/python3.11/site-packages/sqlalchemy/orm/attributes.py", line 566, in __get__
+    return self.impl.get(state, dict_)  # type: ignore[no-any-return]
+  File "/srv/shop/.venv/lib/python3.11/site-packages/sqlalchemy/orm/strategies.py", line 918, in _load_for_state
+    return self._emit_lazyload(
+  File "/srv/shop/.venv/lib/python3.11/site-packages/sqlalchemy/orm/strategies.py", line 1082, in _emit_lazyload
+    result = session.execute(
+  File "/srv/shop/.venv/lib/python3.11/site-packages/sqlalchemy/dialects/postgresql/asyncpg.py", line 572, in execute
+    self._adapt_connection.await_(
+  File "/srv/shop/.venv/lib/python3.11/site-packages/sqlalchemy/util/_concurrency_py3k.py", line 116, in await_only
+    raise exc.MissingGreenlet(
+sqlalchemy.exc.MissingGreenlet: greenlet_spawn has not been called; can't call await_only() here. Was IO attempted \
+in an unexpected place? (Background on this error at: https://sqlalche.me/e/20/xd2s)
+"""),
+    "column-read-after-commit-2.1": ("error-after-commit", """\
+Traceback (most recent call last):
+  File "/app/services/signup.py", line 27, in create_user
+    log.info("created user %s", user.email)
+  File "/app/.venv/lib/python3.13/site-packages/sqlalchemy/orm/attributes.py", line 570, in __get__
+    return self.impl.get(state, dict_)  # type: ignore[no-any-return]
+  File "/app/.venv/lib/python3.13/site-packages/sqlalchemy/orm/state.py", line 822, in _load_expired
+    self.manager.expired_attribute_loader(self, toload, passive)
+  File "/app/.venv/lib/python3.13/site-packages/sqlalchemy/orm/loading.py", line 1660, in _load_scalar_attributes
+    result = load_on_ident(
+  File "/app/.venv/lib/python3.13/site-packages/sqlalchemy/dialects/postgresql/asyncpg.py", line 675, in execute
+    await_(self._prepare_and_execute(operation, parameters))
+  File "/app/.venv/lib/python3.13/site-packages/sqlalchemy/util/concurrency.py", line 161, in await_
+    raise exc.MissingGreenlet(
+sqlalchemy.exc.MissingGreenlet: greenlet_spawn has not been called; can't call await_() here. Was IO attempted in \
+an unexpected place? (Background on this error at: https://sqlalche.me/e/21/xd2s)
+"""),
+    "wrong-password-in-kubernetes": ("error-password", """\
+asyncpg.exceptions.InvalidPasswordError: password authentication failed for user "shop_app"
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "/opt/venv/lib/python3.12/site-packages/sqlalchemy/engine/base.py", line 145, in __init__
+    self._dbapi_connection = engine.raw_connection()
+sqlalchemy.exc.DBAPIError: (sqlalchemy.dialects.postgresql.asyncpg.Error) password authentication failed for user \
+"shop_app"
+(Background on this error at: https://sqlalche.me/e/21/dbapi)
+"""),
+    "unknown-revision": ("error-cant-locate-revision", """\
+INFO  [alembic.runtime.migration] Context impl PostgresqlImpl.
+INFO  [alembic.runtime.migration] Will assume transactional DDL.
+ERROR [alembic.util.messaging] Can't locate revision identified by 'e4c1a9b07d2f'
+  FAILED: Can't locate revision identified by 'e4c1a9b07d2f'
+"""),
+    "migrations-at-fastapi-startup": ("error-running-loop", """\
+  File "/srv/app/main.py", line 22, in lifespan
+    command.upgrade(alembic_cfg, "head")
+  File "/srv/app/.venv/lib/python3.12/site-packages/alembic/command.py", line 406, in upgrade
+    script.run_env()
+  File "/srv/app/migrations/env.py", line 89, in run_migrations_online
+    asyncio.run(run_async_migrations())
+  File "/usr/lib/python3.12/asyncio/runners.py", line 190, in run
+    raise RuntimeError(
+RuntimeError: asyncio.run() cannot be called from a running event loop
+sys:1: RuntimeWarning: coroutine 'run_async_migrations' was never awaited
+"""),
+    "pytest-asyncio-loop-per-test": ("error-different-loop", """\
+FAILED tests/test_users.py::test_create_user - RuntimeError: Task <Task pending name='Task-7' \
+coro=<test_create_user() running at /builds/shop/tests/test_users.py:42> cb=[_run_until_complete_cb() at \
+/usr/lib/python3.12/asyncio/base_events.py:181]> got Future <Future pending cb=[Protocol._on_waiter_completed()]> \
+attached to a different loop
+"""),
+    "your-package-not-found": ("error-src-layout", """\
+  File "/home/sam/billing/migrations/env.py", line 9, in <module>
+    from billing.models import Base
+ModuleNotFoundError: No module named 'billing'
+"""),
+    "sslmode-from-a-hosting-url": ("error-sslmode", """\
+  File "/workspace/.venv/lib/python3.12/site-packages/asyncpg/connection.py", line 2329, in connect
+    return await connect_utils._connect(
+TypeError: connect() got an unexpected keyword argument 'sslmode'
+"""),
+    "template-missing-in-ci": ("error-no-mako", """\
+  File "/runner/_work/api/.venv/lib/python3.11/site-packages/alembic/script/base.py", line 654, in _generate_template
+    with open(src, encoding="utf-8") as f:
+FileNotFoundError: [Errno 2] No such file or directory: '/runner/_work/api/db/migrations/script.py.mako'
+"""),
+}
+
+
+@pytest.mark.parametrize("name", READERS_TRACEBACKS)
+def test_a_readers_traceback_leads_to_its_entry(box_page: Page, name: str) -> None:
+    expected, traceback = READERS_TRACEBACKS[name]
+    answer = paste(box_page, traceback)
+    assert answer.entry == expected, f"{name} leads to {answer.entry or 'no entry'}, not {expected}"
+
+
+@pytest.mark.parametrize("page_name", ["book/intro.html", "book/troubleshooting.html"])
+def test_the_box_takes_the_reader_to_the_entry(tabs: dict[bool, Page], site_url: str, page_name: str) -> None:
+    """Paste, press the button: the troubleshooting entry is on screen, its chapters linked."""
+    page = tabs[True]
+    page.goto(site_url + page_name)
+    answer = paste(page, READERS_TRACEBACKS["alembic-2.1-on-windows"][1])
+    assert answer.entry == "error-xd2s" and "notebooks/01-reproduce-missinggreenlet.html" in answer.chapters
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(BOX).first.screenshot(path=SCREENSHOTS / f"phone-paste-box-{Path(page_name).stem}.png")
+    page.locator(BOX).first.locator("button[type=submit]").click()
+    page.wait_for_url(f"{site_url}book/troubleshooting.html#error-xd2s")
+    expect(page.locator("#error-xd2s")).to_be_in_viewport()
+
+
+def test_the_box_says_when_no_entry_matches(box_page: Page) -> None:
+    box = box_page.locator(BOX).first
+    assert paste(box_page, "KeyError: 'not an error this book has'").entry == ""
+    search = box.locator("a.paste-traceback-search")
+    expect(search).to_have_attribute("href", re.compile(r"search\.html\?q=KeyError"))

@@ -44,26 +44,87 @@ ENUM_DROP = "    sa.Enum(name='orderstatus').drop(op.get_bind(), checkfirst=True
 
 CALLER_WITH_A_RUNNING_LOOP = """
 import asyncio
+import logging
+import sys
 
 from alembic import command
 from alembic.config import Config
 
 from app import async_engine
 
+logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="app-handler %(name)s: %(message)s")
+log = logging.getLogger("myapp")
+
 
 def run_upgrade(connection, config):
     config.attributes["connection"] = connection
+    config.attributes["configure_logger"] = False
     command.upgrade(config, "head")
 
 
 async def migrate():
-    async with async_engine.begin() as connection:
+    async with async_engine.connect() as connection:
         await connection.run_sync(run_upgrade, Config("alembic.ini"))
+    log.info("still logging")
 
 
 asyncio.run(migrate())
 """
-"""The connection-sharing README's snippet: Alembic called from inside a running event loop."""
+"""The connection-sharing README's snippet, plus an app that configured its logging first."""
+
+COOKBOOK_CALLER = (
+    CALLER_WITH_A_RUNNING_LOOP.replace('    config.attributes["configure_logger"] = False\n', "")
+    .replace("async_engine.connect()", "async_engine.begin()")
+)
+"""Alembic's cookbook caller as printed: a transaction begun by the caller, no logging flag."""
+
+INDEX_CONCURRENTLY = '''"""index users.name concurrently"""
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+
+
+def upgrade() -> None:
+    with op.get_context().autocommit_block():
+        op.execute("CREATE INDEX CONCURRENTLY ix_users_name ON users (name)")
+
+
+def downgrade() -> None:
+    with op.get_context().autocommit_block():
+        op.execute("DROP INDEX CONCURRENTLY ix_users_name")
+'''
+"""A migration that must leave the transaction (chapter 8)."""
+
+TO_THREAD_AFTER_THE_APP_USED_ITS_ENGINE = """
+import asyncio
+import sys
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from app import async_engine
+
+
+async def main():
+    async with async_engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+    if sys.argv[1] == "dispose":
+        await async_engine.dispose()
+    config = Config("alembic.ini")
+    config.attributes["configure_logger"] = False
+    try:
+        await asyncio.to_thread(command.upgrade, config, "head")
+    except Exception as error:
+        print("FAILED:", type(error).__name__, str(error).rpartition("> ")[2])
+    else:
+        print("MIGRATED")
+
+
+asyncio.run(main())
+"""
+"""The app's engine used on the app's loop, then the async env.py run in a thread (chapter 8)."""
 
 DIRECT_CALL_IN_A_RUNNING_LOOP = """
 import asyncio
@@ -163,6 +224,16 @@ class TestFiles:
         assert "os.environ" not in env_py and "getenv" not in env_py
         assert (env_example(variant) / "README.md").is_file()
 
+    @pytest.mark.parametrize("variant", VARIANTS)
+    def test_env_py_marks_what_to_adapt_and_can_leave_logging_alone(self, variant: str) -> None:
+        """The header names the lines a reader adapts (issue 20); a caller can skip fileConfig (chapter 8)."""
+        env_py = (env_example(variant) / "migrations" / "env.py").read_text()
+        header = env_py.split("\n\n", 1)[0]
+        for adapted in ('"app" stands for YOUR module', "target_metadata:", "async_engine:", "chapter 20"):
+            assert adapted in header, f"{variant}: the header does not mention {adapted!r}"
+        guard = 'if config.config_file_name is not None and config.attributes.get("configure_logger", True):\n'
+        assert guard + "    fileConfig(config.config_file_name)\n" in env_py
+
 
 class TestBroken:
     """Where the article's env.py, and the psycopg3 one on the wrong driver, fail."""
@@ -232,7 +303,50 @@ class TestRunningEventLoop:
         alembic(project, *AUTOGENERATE)
         result = in_a_process(project, CALLER_WITH_A_RUNNING_LOOP)
         assert result.returncode == 0, result.output
-        assert "Running upgrade  -> 0001" in result.output
+        assert "app-handler alembic.runtime.migration: Running upgrade  -> 0001" in result.output
+        assert "app-handler myapp: still logging" in result.output
+
+    def test_without_the_flag_the_apps_logger_is_disabled(self, make_project: ProjectFactory) -> None:
+        project = make_project(env="connection-sharing")
+        alembic(project, *AUTOGENERATE)
+        result = in_a_process(project, COOKBOOK_CALLER)
+        assert result.returncode == 0, result.output
+        assert "INFO  [alembic.runtime.migration] Running upgrade  -> 0001" in result.output
+        assert "still logging" not in result.output
+
+    def test_autocommit_block_fails_on_a_begun_connection_and_passes_on_connect(
+        self, make_project: ProjectFactory
+    ) -> None:
+        """The cookbook's begin() is an external transaction to Alembic; the CLI and connect() are not."""
+        project = make_project(env="connection-sharing")
+        alembic(project, *AUTOGENERATE)
+        project.write("migrations/versions/0002_index.py", INDEX_CONCURRENTLY)
+        alembic(project, "upgrade", "head")
+        alembic(project, "downgrade", "0001")
+        failed = in_a_process(project, COOKBOOK_CALLER)
+        assert failed.returncode != 0
+        assert "assert self._transaction is not None" in failed.output
+        assert failed.output.rstrip().endswith("AssertionError"), failed.output
+        passed = in_a_process(project, CALLER_WITH_A_RUNNING_LOOP)
+        assert passed.returncode == 0, passed.output
+        assert "Running upgrade 0001 -> 0002" in passed.output
+
+    @pytest.mark.parametrize(("dispose", "outcome"), [("keep", "FAILED:"), ("dispose", "MIGRATED")])
+    def test_to_thread_needs_the_engine_disposed_first(
+        self, make_project: ProjectFactory, dispose: str, outcome: str
+    ) -> None:
+        """The thread's asyncio.run() is a second event loop on the same engine (chapter 8)."""
+        project = make_project(env="async")
+        alembic(project, *AUTOGENERATE)
+        result = in_a_process(project, TO_THREAD_AFTER_THE_APP_USED_ITS_ENGINE, dispose)
+        assert result.returncode == 0, result.output
+        assert outcome in result.output, result.output
+        if dispose == "keep":
+            # Which of the two the thread's loop meets first depends on timing (and on the release).
+            assert any(
+                symptom in result.output
+                for symptom in ("attached to a different loop", "another operation is in progress")
+            ), result.output
 
     @pytest.mark.parametrize(("variant", "driver"), [FIXES[0], FIXES[2]])
     def test_sync_variants_migrate_inside_a_running_loop(

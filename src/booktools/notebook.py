@@ -17,7 +17,9 @@ import contextlib
 from importlib.metadata import version
 
 from booktools import sandboxes
+from booktools.envpatch import patch_online, verify
 from booktools.exercises import check, check_env_py, check_value, file_link
+from booktools.lazyloads import print_call_chain, show_lazy_loads, statements_run
 from booktools.postgres import DEMO_ROLE, SPECIAL_ROLE, Database, Driver, Role, get_server
 from booktools.project import ScratchProject, diff, env_example, repository_root
 from booktools.tracebacks import install_in_ipython, render_exception
@@ -36,12 +38,17 @@ __all__ = [
     "env_example",
     "file_link",
     "get_server",
+    "patch_online",
+    "print_call_chain",
     "print_exception",
     "repository_root",
     "sandboxes",
+    "show_lazy_loads",
     "show_versions",
     "start_chapter",
     "start_chapter_without_postgres",
+    "statements_run",
+    "verify",
 ]
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 APP_URL_ENV = "APP_DATABASE_URL"
 """The sample apps read their database URL from here (never the admin's ``DATABASE_URL``)."""
 
-SAMPLE_APPS = ("users", "shop", "store", "service")
+SAMPLE_APPS = ("users", "shop", "store", "service", "blog")
 
 COLOUR_FORCING = ("FORCE_COLOR", "CLICOLOR_FORCE", "PY_COLORS")
 

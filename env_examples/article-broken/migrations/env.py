@@ -1,3 +1,12 @@
+# The lines to adapt to your project (the rest is Alembic's template):
+# - "app" stands for YOUR module, the one that defines your models and your
+#   engine: change "from app import ..." to it (e.g. "from myproject.db import").
+# - target_metadata: where your metadata comes from (Base.metadata, or a Core
+#   MetaData() object).
+# - async_engine: where your engine, and so the database URL, comes from.
+# An existing project patches its own env.py instead of copying this file:
+# see chapter 20.
+
 from logging.config import fileConfig
 
 from sqlalchemy import engine_from_config
@@ -12,8 +21,10 @@ from app import Base, async_engine
 config = context.config
 
 # Interpret the config file for Python logging.
-# This line sets up loggers basically.
-if config.config_file_name is not None:
+# This line sets up loggers basically. A caller that runs Alembic inside
+# its own process and keeps its own logging sets
+# config.attributes["configure_logger"] = False.
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name)
 
 # The application's URL, password included (str(url) would mask it as ***).

@@ -1,3 +1,12 @@
+# The lines to adapt to your project (the rest is Alembic's template):
+# - "app" stands for YOUR module, the one that defines your models and your
+#   engine: change "from app import ..." to it (e.g. "from myproject.db import").
+# - target_metadata: where your metadata comes from (Base.metadata, or a Core
+#   MetaData() object).
+# - async_engine: where your engine, and so the database URL, comes from.
+# An existing project patches its own env.py instead of copying this file:
+# see chapter 20.
+
 import asyncio
 from logging.config import fileConfig
 
@@ -12,10 +21,11 @@ from app import Base, async_engine
 config = context.config
 
 # Interpret the config file for Python logging.
-# This line sets up loggers basically. Called from inside an application,
-# leave the loggers it already has (its own, uvicorn's) enabled.
-if config.config_file_name is not None:
-    fileConfig(config.config_file_name, disable_existing_loggers=False)
+# This line sets up loggers basically. A caller that runs Alembic inside
+# its own process and keeps its own logging sets
+# config.attributes["configure_logger"] = False.
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name)
 
 # add your model's MetaData object here
 # for 'autogenerate' support
@@ -67,7 +77,8 @@ async def run_async_migrations() -> None:
     """
 
     # The application's own engine, so migrations connect exactly as the
-    # application does: URL, connect_args, server_settings, SSL, async_creator.
+    # application does: URL, connect_args, server_settings, SSL, async_creator;
+    # its role and timeouts too (chapter 4 shows a URL of their own instead).
     connectable = async_engine
 
     try:
@@ -84,7 +95,9 @@ def run_migrations_online() -> None:
 
     A caller that already holds a connection (app startup, a test, a notebook
     whose event loop is running) passes it in config.attributes["connection"];
-    otherwise, as from the alembic command line, we make our own.
+    otherwise, as from the alembic command line, we make our own. Hand it over
+    from engine.connect(), not engine.begin(): in a transaction the caller
+    began, Alembic begins none, and autocommit_block() fails (chapter 8).
 
     """
 
