@@ -130,10 +130,13 @@ install_with_pip() {
     fi
 }
 
+# What the installed .venv must match; "setup 2": a .venv set up before uv is set up anew once.
+requirements_digest() { { echo "setup 2"; cat requirements.txt pyproject.toml; } | sha256sum | cut -d' ' -f1; }
+
 setup() {
     local stamp="$venv/.requirements.sha256"
     local wanted
-    wanted="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+    wanted="$(requirements_digest)"
     # Installed, and able to install more (the side environments): a linked uv, or pip.
     if venv_is_usable && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] \
         && { [ -x "$venv/bin/uv" ] || "$python" -m pip --version >/dev/null 2>&1; }; then
@@ -145,10 +148,14 @@ setup() {
         [ "${BOOKTOOLS_INSTALLER:-}" = pip ] \
             || say "no uv on PATH and pip could not install it: setting up with pip instead (a minute or two)"
     fi
+    # Always a new .venv (seconds with uv): installing over an old one would keep what the
+    # pins no longer name, and the older versions of unpinned dependencies that still fit.
     if ! venv_is_usable; then
         if [ -e "$venv" ]; then say "$venv is broken or another Python than asked for: rebuilding it"; fi
-        make_venv
+    elif [ -e "$stamp" ]; then
+        say "requirements.txt, pyproject.toml or run.sh's setup changed: setting $venv up anew"
     fi
+    make_venv
     say "Python $(version_of "$python") in $venv"
     rm -f "$stamp"
     if [ -n "$uv" ] && install_with_uv; then
@@ -178,7 +185,7 @@ doctor() {
         "$wanted_python" -c 'import ensurepip, venv; ensurepip.version()' 2>/dev/null || python_line="$python_line, NO ensurepip (python3-venv)"
     fi
     if venv_is_usable; then venv_line="ok ($(version_of "$python"))"; elif [ -e "$venv" ]; then venv_line="unusable (broken, or not PYTHON's version)"; else venv_line=none; fi
-    if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)" ]; then
+    if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$(requirements_digest)" ]; then
         packages=installed
     else
         packages="not installed (bash run.sh setup)"
