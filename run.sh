@@ -11,10 +11,17 @@
 #   bash run.sh workshop  write the learner notebooks (exercises, no solutions) into _build/learner
 #                       and open JupyterLab on them; --build-only: only write them; --no-browser
 #   bash run.sh doctor  print one line about this machine (sets nothing up), to paste to a helper
-#   bash run.sh bench   measure: server start, suite vs its floor, chapters, book build (--quick)
-#   bash run.sh setup   only set up .venv
+#   bash run.sh bench   measure, each goal pass/fail: setup, clone → chapter 1, chapters, .ci/run (--quick)
+#   bash run.sh setup   only set up .venv (with uv when it can: from PATH, or installed once with pip)
 set -euo pipefail
 cd "$(dirname "$0")"
+
+# uv, unlike pip, compiles no bytecode as it installs: Python writes it as each module is first
+# imported, unless PYTHONDONTWRITEBYTECODE (often set in containers) forbids that; then every
+# process compiles all it imports again (SQLAlchemy and Alembic: 2.2 s instead of 0.7 s, chapter
+# 12: 21 s instead of 10). Compiling all of .venv as it is set up (uv --compile-bytecode) took
+# 9 to 30 s here; the book's own commands caching what they import costs nothing.
+unset PYTHONDONTWRITEBYTECODE
 
 venv="${VENV:-.venv}"
 python="$venv/bin/python"
@@ -27,14 +34,46 @@ say() { echo "run.sh: $*" >&2; }
 version_of() { "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null || true; }
 new_enough() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
 
-# A .venv is reused only if it runs, has pip, is Python 3.11+, and (when PYTHON is given)
-# is that interpreter's version; anything else is removed and built again.
+# A .venv is reused only if it runs, is Python 3.11+, and (when PYTHON is given) is that
+# interpreter's version; anything else is removed and built again. It needs no pip: uv
+# installs into it from outside, and so do the side environments (booktools/installer.py).
 venv_is_usable() {
-    [ -x "$python" ] && new_enough "$python" && "$python" -m pip --version >/dev/null 2>&1 || return 1
+    [ -x "$python" ] && new_enough "$python" || return 1
     [ -z "${PYTHON:-}" ] || [ "$(version_of "$python")" = "$(version_of "$wanted_python")" ]
 }
 
-make_venv() {
+# uv installs the same pins as pip in seconds instead of a minute. Taken from PATH, else
+# installed once with pip into a small environment of its own, kept per user and reused by
+# every clone; BOOKTOOLS_INSTALLER=pip skips it. Sets $uv, or fails (then pip does the work).
+uv_version=0.13.9
+find_uv() {
+    uv=""
+    [ "${BOOKTOOLS_INSTALLER:-}" != pip ] || return 1
+    # The real file: an activated .venv's own link to it goes when the .venv is rebuilt.
+    if command -v uv >/dev/null 2>&1; then uv="$(readlink -f "$(command -v uv)")"; return 0; fi
+    local tools="${XDG_CACHE_HOME:-$HOME/.cache}/booktools/uv-$uv_version"
+    if ! "$tools/bin/uv" --version >/dev/null 2>&1; then
+        say "installing uv $uv_version with pip into $tools (once for every clone; a few seconds)"
+        rm -rf "$tools"
+        if ! { "$wanted_python" -m venv "$tools" && "$tools/bin/python" -m pip install --quiet "uv==$uv_version"; } >/dev/null 2>&1; then
+            rm -rf "$tools"
+            return 1
+        fi
+    fi
+    uv="$tools/bin/uv"
+}
+
+# uv reads no pip.conf: hand it what pip is told through the environment (a mirror, a CA),
+# and never let it download a Python of its own.
+uv_run() (
+    if [ -z "${UV_DEFAULT_INDEX:-}" ] && [ -n "${PIP_INDEX_URL:-}" ]; then export UV_DEFAULT_INDEX="$PIP_INDEX_URL"; fi
+    if [ -z "${UV_INDEX:-}" ] && [ -n "${PIP_EXTRA_INDEX_URL:-}" ]; then export UV_INDEX="$PIP_EXTRA_INDEX_URL"; fi
+    if [ -z "${SSL_CERT_FILE:-}" ] && [ -n "${PIP_CERT:-}" ]; then export SSL_CERT_FILE="$PIP_CERT"; fi
+    UV_PYTHON_DOWNLOADS=never exec "$uv" "$@"
+)
+
+# The interpreter PYTHON names, checked: it runs and is 3.11 or newer.
+check_wanted_python() {
     local found
     found="$(version_of "$wanted_python")"
     if [ -z "$found" ]; then
@@ -46,8 +85,20 @@ make_venv() {
         say "install one, then: PYTHON=/path/to/python3.11 bash run.sh ${command:-setup}"
         exit 1
     fi
+}
+
+# A new, empty .venv: with uv when $uv is set (no pip inside), else with venv (pip inside).
+make_venv() {
+    local found
+    found="$(version_of "$wanted_python")"
     say "creating $venv with Python $found ($(command -v "$wanted_python" || echo "$wanted_python"))"
     rm -rf "$venv"
+    if [ -n "$uv" ]; then
+        uv_run venv --quiet --python "$("$wanted_python" -c 'import sys; print(sys.executable)')" "$venv" && return 0
+        say "uv could not create $venv (above): using venv and pip instead"
+        uv=""
+        rm -rf "$venv"
+    fi
     if ! "$wanted_python" -m venv "$venv"; then
         rm -rf "$venv"
         say "Python $found cannot create a virtualenv. On Debian/Ubuntu: sudo apt install python3-venv"
@@ -56,28 +107,67 @@ make_venv() {
     fi
 }
 
-setup() {
-    if ! venv_is_usable; then
-        if [ -e "$venv" ]; then say "$venv is broken, has no pip, or is another Python than asked for: rebuilding it"; fi
-        make_venv
+install_with_uv() {
+    say "installing the pinned packages from requirements.txt with uv ($("$uv" --version | cut -d' ' -f2), $uv)"
+    # Its summary lines and errors, not one line per package.
+    uv_run pip install --python "$python" -r requirements.txt 2>&1 | { grep -vE '^ [-+~] ' || true; } || return 1
+    # The side environments (booktools/installer.py) find it here: the .venv has no pip.
+    ln -sfn "$uv" "$venv/bin/uv"
+}
+
+install_with_pip() {
+    say "installing the pinned packages from requirements.txt with pip (first time: a minute or two, about 750 MB)"
+    "$python" -m pip install --quiet --upgrade pip
+    # venv seeds an old setuptools on Python 3.11, which pip would keep: the pins resolve to a
+    # newer one (sphinx-togglebutton needs it), as uv installs them.
+    "$python" -m pip uninstall --quiet --yes setuptools 2>/dev/null || true
+    # One line per package as it comes, and pip's errors; its own exit status decides.
+    # (pipefail: pip's failure fails the pipeline; the filter itself never does.)
+    if ! "$python" -m pip install -r requirements.txt 2>&1 \
+        | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed|ERROR|WARNING: Retrying)' || true; }; then
+        say "pip could not install requirements.txt (see above)"
+        exit 1
     fi
-    say "Python $(version_of "$python") in $venv"
+}
+
+# What the installed .venv must match; "setup 2": a .venv set up before uv is set up anew once.
+requirements_digest() { { echo "setup 2"; cat requirements.txt pyproject.toml; } | sha256sum | cut -d' ' -f1; }
+
+setup() {
     local stamp="$venv/.requirements.sha256"
     local wanted
-    wanted="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
-    if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-        say "installing the pinned packages from requirements.txt (first time: a minute or two, about 550 MB)"
-        "$python" -m pip install --quiet --upgrade pip
-        # One line per package as it comes, and pip's errors; its own exit status decides.
-        # (pipefail: pip's failure fails the pipeline; the filter itself never does.)
-        if ! "$python" -m pip install -r requirements.txt 2>&1 \
-            | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed|ERROR|WARNING: Retrying)' || true; }; then
-            say "pip could not install requirements.txt (see above)"
-            exit 1
-        fi
-        echo "$wanted" >"$stamp"
-        say "packages installed"
+    wanted="$(requirements_digest)"
+    # Installed, and able to install more (the side environments): a linked uv, or pip.
+    if venv_is_usable && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] \
+        && { [ -x "$venv/bin/uv" ] || "$python" -m pip --version >/dev/null 2>&1; }; then
+        say "Python $(version_of "$python") in $venv"
+        return 0
     fi
+    check_wanted_python
+    if ! find_uv; then
+        [ "${BOOKTOOLS_INSTALLER:-}" = pip ] \
+            || say "no uv on PATH and pip could not install it: setting up with pip instead (a minute or two)"
+    fi
+    # Always a new .venv (seconds with uv): installing over an old one would keep what the
+    # pins no longer name, and the older versions of unpinned dependencies that still fit.
+    if ! venv_is_usable; then
+        if [ -e "$venv" ]; then say "$venv is broken or another Python than asked for: rebuilding it"; fi
+    elif [ -e "$stamp" ]; then
+        say "requirements.txt, pyproject.toml or run.sh's setup changed: setting $venv up anew"
+    fi
+    make_venv
+    say "Python $(version_of "$python") in $venv"
+    rm -f "$stamp"
+    if [ -n "$uv" ] && install_with_uv; then
+        :
+    else
+        if [ -n "$uv" ]; then say "uv could not install requirements.txt (above): using pip instead"; fi
+        # A .venv that uv made has no pip: make it again with venv, which brings one.
+        if ! "$python" -m pip --version >/dev/null 2>&1; then uv=""; make_venv; fi
+        install_with_pip
+    fi
+    echo "$wanted" >"$stamp"
+    say "packages installed"
 }
 
 # One line for a helper: nothing is installed or started, nothing secret is printed
@@ -94,8 +184,8 @@ doctor() {
         python_line="$python_line $("$wanted_python" -c 'import platform; print(platform.machine())') at $(command -v "$wanted_python" || echo "$wanted_python")"
         "$wanted_python" -c 'import ensurepip, venv; ensurepip.version()' 2>/dev/null || python_line="$python_line, NO ensurepip (python3-venv)"
     fi
-    if venv_is_usable; then venv_line="ok ($(version_of "$python"))"; elif [ -e "$venv" ]; then venv_line="unusable (broken, no pip, or not PYTHON's version)"; else venv_line=none; fi
-    if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)" ]; then
+    if venv_is_usable; then venv_line="ok ($(version_of "$python"))"; elif [ -e "$venv" ]; then venv_line="unusable (broken, or not PYTHON's version)"; else venv_line=none; fi
+    if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$(requirements_digest)" ]; then
         packages=installed
     else
         packages="not installed (bash run.sh setup)"
@@ -104,7 +194,13 @@ doctor() {
     proxy=none
     if [ -n "${HTTPS_PROXY:-}${https_proxy:-}${HTTP_PROXY:-}${http_proxy:-}" ]; then proxy=set; fi
     if [ -n "${PIP_CERT:-}${REQUESTS_CA_BUNDLE:-}${SSL_CERT_FILE:-}" ]; then proxy="$proxy, custom CA"; fi
-    echo "doctor: $os | bash ${BASH_VERSION%%(*} | python $python_line | .venv $venv_line, packages $packages" \
+    # Which installer setup would use (nothing is installed to find out).
+    local installer=pip tools="${XDG_CACHE_HOME:-$HOME/.cache}/booktools/uv-$uv_version"
+    if [ "${BOOKTOOLS_INSTALLER:-}" = pip ]; then installer="pip (BOOKTOOLS_INSTALLER=pip)"
+    elif command -v uv >/dev/null 2>&1; then installer="uv on PATH"
+    elif "$tools/bin/uv" --version >/dev/null 2>&1; then installer="uv $uv_version, cached"
+    else installer="uv $uv_version, to be installed with pip"; fi
+    echo "doctor: $os | bash ${BASH_VERSION%%(*} | python $python_line | .venv $venv_line, packages $packages, installer $installer" \
         "| conda ${CONDA_DEFAULT_ENV:-no} | proxy $proxy | git autocrlf $(git config core.autocrlf 2>/dev/null || echo unset)" \
         "| DATABASE_URL $([ -n "${DATABASE_URL:-}" ] && echo set || echo unset) | port $port"
 }

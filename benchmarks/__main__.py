@@ -12,11 +12,13 @@ one, the floor it is compared with, measured in the same run:
   start-ups the suite contains, each counted in that same run and timed here, summed and
   divided by the workers; and where the suite's time went, part by part (``timeline.py``);
 - each chapter's Restart & Run All (nbclient: kernel start, every cell, shutdown);
-- a clean build of the HTML book.
+- a clean build of the HTML book;
+- the goals (``goals.py``): setup, a fresh clone to chapter 1, ``bash .ci/run``, each printed
+  at the end with every chapter's against its goal, pass or FAIL (exit status 1 if one fails).
 
-Slow parts can be skipped (``--skip-suite``, ``--skip-chapters``, ``--skip-book``, or
-``--quick`` for all three). Run it on an otherwise idle machine: other jobs on the same cores
-make every figure larger (the ratios less so).
+Slow parts can be skipped (``--skip-suite``, ``--skip-chapters``, ``--skip-book``,
+``--skip-goals``, ``--skip-ci``, or ``--quick`` for all of them). Run it on an otherwise idle
+machine: other jobs on the same cores make every figure larger (the ratios less so).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks import goals
 from benchmarks.timeline import TIMELINE_ENV
 from booktools.forkserver_process import LOG_ENV
 
@@ -412,6 +415,27 @@ def book_rows(runs: int) -> list[Row]:
     return [Row("book build, clean", seconds, note="jupyter-book build -W -n into an empty folder")]
 
 
+def goal_rows(setup_runs: int, *, ci: bool) -> list[Row]:
+    rows = [Row(goals.SETUP.row, goals.setup_seconds(setup_runs), note="uv when run.sh finds or installs it")]
+    with goals.fresh_clone() as clone:
+        rows.append(Row(goals.CLONE_TO_CHAPTER.row, [goals.clone_to_chapter_seconds(clone)],
+                        note="local clone; a new PostgreSQL, its initdb included"))
+        if ci:
+            seconds, ended = goals.ci_seconds(clone)
+            rows.append(Row(goals.CI.row, [seconds], note=ended))
+    return rows
+
+
+def print_goals(rows: list[Row]) -> bool:
+    """Each goal against its figure; whether all that were measured hold."""
+    medians = {row.what: statistics.median(row.seconds) for row in rows}
+    print(f"goals (the machine's speed: the fixed loop took {medians['a fixed pure-Python loop']:.2f} s):")
+    lines = goals.verdicts(medians, {row.what: row.note for row in rows})
+    for line in lines:
+        print(f"  {line}")
+    return not any(line.startswith("FAIL") for line in lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs of each quick measure (default 5)")
@@ -421,7 +445,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-suite", action="store_true", help="skip the whole suite and its floor")
     parser.add_argument("--skip-chapters", action="store_true", help="skip running each chapter")
     parser.add_argument("--skip-book", action="store_true", help="skip the book build")
-    parser.add_argument("--quick", action="store_true", help="skip all three slow parts")
+    parser.add_argument("--skip-goals", action="store_true", help="skip timing setup, a fresh clone and .ci/run")
+    parser.add_argument("--skip-ci", action="store_true", help="skip timing bash .ci/run in the fresh clone")
+    parser.add_argument("--setup-runs", type=int, default=3, help="timed setups of a new .venv (default 3)")
+    parser.add_argument("--quick", action="store_true", help="skip all the slow parts")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     arguments = parser.parse_args(argv)
     load = os.getloadavg()[0]
@@ -435,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(functools.partial(chapter_rows, arguments.chapter_runs))
     if not (arguments.skip_book or arguments.quick):
         sections.append(functools.partial(book_rows, arguments.book_runs))
+    if not (arguments.skip_goals or arguments.quick):
+        sections.append(functools.partial(goal_rows, arguments.setup_runs, ci=not arguments.skip_ci))
     rows: list[Row] = []
     for section in sections:
         # Each part's table as soon as it is measured: a later part that fails costs no figures.
@@ -444,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += measured
         if arguments.json:
             arguments.json.write_text(json.dumps([row.__dict__ for row in rows], indent=2))
-    return 0
+    return 0 if print_goals(rows) else 1
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{RATIO_GUARD}: a generous timing ratio guard, not a measurement; deselect with -m 'not {RATIO_GUARD}'",
     )
+    config.addinivalue_line(
+        "markers", "slow: takes half a minute or more (a pip resolution); deselect with -m 'not slow'",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import goals
 from benchmarks.__main__ import COUNTER, IDLE_PART, WORKERS, Row, classify, suite_parts
 
 
@@ -52,3 +53,20 @@ def test_the_suites_time_is_split_into_parts_and_what_no_test_used() -> None:
     parts = suite_parts(timeline, wall=20.0)
     assert list(parts.values()) == [15.0, 1.0, 3.0, 20.0 * WORKERS - 19.0]
     assert list(parts)[-1] == IDLE_PART
+
+
+def test_each_goal_is_printed_with_its_figure_and_a_verdict() -> None:
+    medians = {goals.SETUP.row: 9.7, "chapter 01-first": 4.0, "chapter 13-slow": 11.5, goals.CI.row: 150.0}
+    lines = goals.verdicts(medians, {goals.CI.row: "821 passed in 90.00s"})
+    assert lines == [
+        "pass      9.7 s  setup ≤ 15 s with a warm cache",
+        "not measured    fresh clone → chapter 1 fully executed ≤ 30 s",
+        "FAIL     11.5 s  every chapter's Restart & Run All ≤ 10 s (slowest: 13-slow)",
+        f"pass    150.0 s  {goals.CI.says}",
+    ]
+
+
+def test_a_failed_ci_run_fails_its_goal_however_fast() -> None:
+    (line,) = [line for line in goals.verdicts({goals.CI.row: 100.0}, {goals.CI.row: "FAILED (exit 1) 2 failed"})
+               if goals.CI.says in line]
+    assert line.startswith("FAIL") and line.endswith(": FAILED (exit 1) 2 failed")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -45,7 +46,7 @@ import os, pathlib, time
 arrived = pathlib.Path("arrived")
 arrived.mkdir(exist_ok=True)
 (arrived / str(os.getpid())).touch()
-deadline = time.monotonic() + 20
+deadline = time.monotonic() + 120  # a safety net, not a measured window: the other one starts at once
 while len(list(arrived.iterdir())) < 2:
     if time.monotonic() > deadline:
         raise SystemExit("alone: the other command never ran alongside")
@@ -118,12 +119,12 @@ def test_commands_at_once_run_at_once(make_project: ProjectFactory) -> None:
 
 def test_a_command_past_its_deadline_is_killed_and_the_next_one_runs(make_project: ProjectFactory) -> None:
     project = make_project(env="async")
-    project.write("migrations/env.py", "import time\ntime.sleep(60)\n")
+    project.write("migrations/env.py", "import time\ntime.sleep(3600)\n")
     environ = command_environ(project.environ())
     started = time.perf_counter()
     with pytest.raises(forkserver.CommandTimeout):
         forkserver.run_python(["-m", "alembic", "current"], cwd=str(project.root), environ=environ, timeout=0.5)
-    assert time.perf_counter() - started < 10
+    assert time.perf_counter() - started < 600, "the command ran on past its deadline"
     assert forkserver.run_python(["-m", "alembic", "--version"], cwd=str(project.root), environ=environ,
                                  timeout=60).returncode == 0
 
@@ -140,23 +141,38 @@ def test_the_server_leaves_with_its_client(tmp_path: Path) -> None:
     completed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                                check=True, env=own_server_environ(os.environ))
     (server,) = map(int, completed.stdout.split())
-    deadline = time.monotonic() + 10
-    while not gone(server):
-        assert time.monotonic() < deadline, f"the fork server {server} outlived its client by 10 s"
-        time.sleep(0.05)
+    assert exits(server), f"the fork server {server} outlived its client"
 
 
 INTERRUPTED_CLIENT = """\
-import os
-from booktools import forkserver, sandboxes
-print(forkserver.run_python(["-m", "alembic", "current"], cwd=".", environ=dict(os.environ), timeout=60))
+import os, signal
+# Python's own Ctrl-C handler, whatever this process inherited: started with SIGINT ignored (a
+# background job of a script), Python would install none and the interrupt below would be lost.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from booktools import forkserver
+print(forkserver.run_python(["-m", "alembic", "current"], cwd=".", environ=dict(os.environ), timeout=3600))
 """
 
 SLOW_ENV_PY = """\
 import os, pathlib, time
 pathlib.Path("command.pid").write_text(str(os.getpid()))
-time.sleep(30)
+time.sleep(3600)
 """
+
+STUBBORN_ENV_PY = """\
+import os, pathlib, signal, subprocess, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+child = subprocess.Popen(["sleep", "3600"])
+pathlib.Path("child.pid").write_text(str(child.pid))
+pathlib.Path("command.pid").write_text(str(os.getpid()))
+while True:
+    time.sleep(3600)
+"""
+"""An env.py that ignores SIGINT (as one that catches KeyboardInterrupt, or a blocking C call,
+would not stop) and has started a process of its own."""
+
+SAFETY_NET = 120
+"""Seconds before a test that waits for a process gives up: a hang guard, not a measured window."""
 
 
 def states_of(pid: int) -> str:
@@ -172,34 +188,67 @@ def gone(pid: int) -> bool:
     return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
-def test_an_interrupt_stops_the_command_and_the_server(make_project: ProjectFactory) -> None:
-    """Ctrl-C, or a notebook's stop button: the command gets it, as a child process would, and nothing is left."""
-    project = make_project(env="async")
-    project.write("migrations/env.py", SLOW_ENV_PY)
+def exits(pid: int) -> bool:
+    """Whether a process (not necessarily our child) exits, waiting on its pidfd up to ``SAFETY_NET``."""
+    try:
+        watched = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([watched], [], [], SAFETY_NET)[0])
+    finally:
+        os.close(watched)
+
+
+def interrupt_a_running_command(project: ScratchProject) -> tuple[subprocess.Popen[str], dict[str, int]]:
+    """Start a client whose command runs the project's env.py, wait until it runs, send the client SIGINT.
+
+    Returns the client and the pids the env.py wrote (``command``, and ``child`` if it has one),
+    with the ``server`` the command was forked from.
+    """
     client = subprocess.Popen([sys.executable, "-c", INTERRUPTED_CLIENT], cwd=project.root, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=own_server_environ(project.environ()))
     pid_file = project.path("command.pid")
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + SAFETY_NET
     while not pid_file.is_file() or not pid_file.read_text():
         assert time.monotonic() < deadline and client.poll() is None, f"never started: {client.communicate()}"
         time.sleep(0.05)
-    command = int(pid_file.read_text())
-    server = psutil.Process(command).ppid()
+    pids = {name: int(project.path(f"{name}.pid").read_text())
+            for name in ("command", "child") if project.path(f"{name}.pid").is_file()}
+    pids["server"] = psutil.Process(pids["command"]).ppid()
     client.send_signal(signal.SIGINT)
+    return client, pids
+
+
+def assert_stopped(client: subprocess.Popen[str], pids: dict[str, int]) -> None:
+    """The client stops with KeyboardInterrupt, and nothing it started is left running."""
     try:
-        _, stderr = client.communicate(timeout=10)
+        _, stderr = client.communicate(timeout=SAFETY_NET)
     except subprocess.TimeoutExpired:
-        # Seen 4 times in whole-suite runs under load, not reproduced since: say where each one was.
-        states = {name: states_of(pid) for name, pid in (("client", client.pid), ("server", server),
-                                                         ("command", command))}
+        states = {name: states_of(pid) for name, pid in {"client": client.pid, **pids}.items()}
         client.kill()
-        pytest.fail(f"the client did not stop within 10 s of its interrupt: {states}")
+        pytest.fail(f"the client did not stop after its interrupt: {states}")
     assert "KeyboardInterrupt" in stderr
-    deadline = time.monotonic() + 10
-    while not (gone(command) and gone(server)):
-        assert time.monotonic() < deadline, f"left running: command {command}, server {server}"
-        time.sleep(0.05)
+    left = {name: states_of(pid) for name, pid in pids.items() if not exits(pid)}
+    assert not left, f"left running: {left}"
+
+
+def test_an_interrupt_stops_the_command_and_the_server(make_project: ProjectFactory) -> None:
+    """Ctrl-C, or a notebook's stop button: the command gets it, as a child process would, and nothing is left."""
+    project = make_project(env="async")
+    project.write("migrations/env.py", SLOW_ENV_PY)
+    assert_stopped(*interrupt_a_running_command(project))
+
+
+def test_a_command_that_ignores_its_interrupt_is_killed_with_its_children(make_project: ProjectFactory) -> None:
+    """SIGINT, a short wait, then SIGKILL, as ``subprocess.run`` does; the process the command
+    started goes with the server's process group. Nothing keeps a database connection open."""
+    project = make_project(env="async")
+    project.write("migrations/env.py", STUBBORN_ENV_PY)
+    client, pids = interrupt_a_running_command(project)
+    assert set(pids) == {"command", "child", "server"}
+    assert_stopped(client, pids)
 
 
 def test_a_client_gone_before_it_hears_the_pid_still_stops_its_command(tmp_path: Path) -> None:
@@ -273,7 +322,4 @@ def test_a_test_run_shares_one_server(tmp_path: Path) -> None:
         listener, *command_line, own = completed.stdout.split()
         assert own == "False", "the client started a server of its own"
         assert "listen" in command_line
-    deadline = time.monotonic() + 10
-    while not gone(int(listener)):
-        assert time.monotonic() < deadline, "the shared server outlived its with-block"
-        time.sleep(0.05)
+    assert gone(int(listener)), "the shared server outlived its with-block, which waits for it"

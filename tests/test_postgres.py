@@ -137,7 +137,9 @@ def test_silent_server_times_out_within_10_s(monkeypatch: pytest.MonkeyPatch) ->
         started = time.monotonic()
         with pytest.raises(BookToolsError, match=f"127.0.0.1:{port}"):
             server_from_url(f"postgresql://someone:secret@127.0.0.1:{port}/db")
-        assert time.monotonic() - started < 2 * 2
+        # The README's promise (10 s), not twice the shortened timeout: on a loaded machine the
+        # error's own handling may take a second or two beyond the timeout.
+        assert time.monotonic() - started < 10
 
 
 @pytest.mark.parametrize(
@@ -263,7 +265,7 @@ def test_interactive_server_is_reused_and_stopped_by_one_command() -> None:
         assert "running on 127.0.0.1:" in booktools("status")
         assert psutil.pid_exists(state["pid"])
         assert booktools("stop") == "embedded PostgreSQL: stopped\n"
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60  # a hang guard: stop itself waits until the server is gone
         while psutil.pid_exists(state["pid"]) and psutil.Process(state["pid"]).status() != "zombie":
             assert time.monotonic() < deadline, "postgres still running after stop"
             time.sleep(0.05)

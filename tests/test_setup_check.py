@@ -18,6 +18,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from booktools import installer
 from booktools.paths import locked
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,8 +36,7 @@ def bare_kernel_python() -> Path:
         if not (stamp.is_file() and stamp.read_text() == wanted):
             subprocess.run([sys.executable, "-m", "venv", "--clear", "--without-pip", str(folder)], check=True)
             subprocess.run(
-                [sys.executable, "-m", "pip", "--python", str(folder / "bin" / "python"),
-                 "install", "--quiet", "--disable-pip-version-check", wanted],
+                [*installer.pip_install(python=str(folder / "bin" / "python")), wanted],
                 check=True, capture_output=True, timeout=600,
             )
             stamp.write_text(wanted)

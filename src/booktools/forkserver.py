@@ -19,6 +19,24 @@ line imports anyway, before an ``env.py`` runs. Other code may set up ``sys.modu
 it imports (chapter 15 hides greenlet that way): ``-c`` code, scripts and other modules run as
 plain new processes, as does everything when ``BOOKTOOLS_FORKSERVER=0``.
 
+What a forked command does see differently from a new process, none of which Alembic or
+the book's ``env.py`` files read:
+
+- ``sys.orig_argv`` (and ``/proc/self/cmdline``, ``ps``) show the server's command line,
+  ``python -c <boot> serve ...``; ``sys.argv`` is the command's.
+- The hash seed is the server's: ``hash()`` of a string is the same in every command one
+  server forks, where new processes each draw their own (unless ``PYTHONHASHSEED`` is set).
+- No controlling terminal, and the server's process group and session: opening ``/dev/tty``
+  fails, and a Ctrl-C in a terminal reaches the client, which passes it on (below).
+- Signal dispositions are those of the process that started the server: SIGINT ignored
+  there (a background job of a script) is ignored in the commands too, as in its children.
+
+An interrupted client (Ctrl-C, a notebook's stop button) closes its end of the socket; the
+server then stops the command as ``subprocess.run`` stops its child: SIGINT, a short wait
+(``GRACE``) on the command's pidfd, then SIGKILL. Closing a server ends its whole process
+group, the command's own children included. A kernel without pidfds (Linux before 5.3) gets
+no server: every command runs as a new process.
+
 Settings Python reads only as it starts (flags such as ``-S``, ``PYTHON*``, the locale) and
 what a server imports are fixed per server: a command that differs there gets a server of
 its own. A server leaves when its client's end of the socket closes, so a kernel or pytest
@@ -47,7 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from booktools.errors import BookToolsError
-from booktools.forkserver_process import LENGTH, READY, receive_number
+from booktools.forkserver_process import GRACE, LENGTH, READY, receive_number
 
 PRELOADED = (
     "alembic.config", "sqlalchemy.orm", "sqlalchemy.ext.asyncio",
@@ -188,15 +206,24 @@ class _Server:
         return self._process is None or self._process.poll() is None
 
     def close(self) -> None:
-        """Close our end (the server leaves when it next reads), then make sure it has."""
+        """Close our end; the server stops a running command (``GRACE``) and leaves. Then end
+        whatever is left in its process group: a command's own children, or a server that hangs."""
         self._socket.close()
-        if self._process is None:
-            return
-        try:
-            self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        if self._process is not None:
+            _end_group(self._process)
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> None:
+    """Wait for a server that was told to leave (its socket closed), then kill its process group.
+
+    Its pid names the group (``start_new_session``), and stays reserved while anything in the
+    group runs, even once the server itself has been reaped.
+    """
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=2 * GRACE + 5)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _read_until_closed(reader: int, pid: int, *, deadline: float) -> bytes | None:
@@ -311,18 +338,15 @@ def shared(environ: Mapping[str, str]) -> Iterator[None]:
         )
     try:
         # Ready once it is listening: it says so on the lifeline.
-        if ours.recv(1) != READY:
-            raise BookToolsError(f"The shared fork server of {sys.executable} did not start.")
+        if ours.recv(1) != READY:  # it cannot fork here (no pidfds): each client runs plain processes
+            yield
+            return
         os.environ[SHARED_ENV] = f"{_key((), PRELOADED, environ)}@{path}"
         yield
     finally:
         os.environ.pop(SHARED_ENV, None)
         ours.close()  # the lifeline: the server leaves when it closes
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _end_group(process)  # and its sessions and their commands with it
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         os.rmdir(folder)

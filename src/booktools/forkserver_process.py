@@ -10,6 +10,7 @@ and runs it as ``python -m`` would; whatever it raises reaches Python's own top 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import json
@@ -35,6 +36,9 @@ READY, READY_NOT = b"+", b"-"
 """What a server says once it has imported what it preloads, or found it cannot."""
 
 _OFFSET = 1 << 63
+
+GRACE = 2.0
+"""Seconds a command has to exit after its interrupt before it is killed."""
 
 
 def send_number(connection: socket.socket, number: int) -> None:
@@ -82,52 +86,52 @@ def _serve(connection: socket.socket) -> tuple[dict[str, Any], int]:
             os.close(child_started)  # says: Python runs again here, an interrupt from now on is not lost
             connection.close()
             return request, output
+        exited = os.pidfd_open(pid)  # readable once the child has exited; ours until we reap it
         os.close(child_started)
         os.close(output)
         try:
             try:
                 send_number(connection, pid)
             except ConnectionError:  # the client went before it heard the pid: as if it went mid-command
-                _interrupt(pid, started)
+                _stop(pid, exited, started)
                 raise SystemExit(0) from None
             try:
-                send_number(connection, _wait(connection, pid, started))
+                send_number(connection, _wait(connection, pid, exited, started))
             except ConnectionError:
                 raise SystemExit(0) from None
         finally:
             os.close(started)
+            os.close(exited)
 
 
-def _wait(connection: socket.socket, pid: int, started: int) -> int:
+def _wait(connection: socket.socket, pid: int, exited: int, started: int) -> int:
     """The command's exit status, once it exits.
 
     A client says nothing while its command runs: if its end closes first (interrupted, or
-    gone), the command is interrupted as the client's own child would have been, and the
-    server leaves once it has exited.
+    gone), the command is stopped (``_stop``) and the server leaves.
     """
-    try:
-        exited = os.pidfd_open(pid)
-    except OSError:  # a kernel without pidfds (Linux before 5.3): wait without watching
-        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    try:
-        ready, _, _ = select.select([exited, connection.fileno()], [], [])
-    finally:
-        os.close(exited)
+    ready, _, _ = select.select([exited, connection.fileno()], [], [])
     if exited not in ready:
-        _interrupt(pid, started)
+        _stop(pid, exited, started)
         raise SystemExit(0)
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
-def _interrupt(pid: int, started: int) -> None:
-    """Interrupt the command, as the client's own child would have been, and wait until it has exited.
+def _stop(pid: int, exited: int, started: int) -> None:
+    """Interrupt the command, as the client's own child would have been; kill it if it has not
+    exited ``GRACE`` seconds later (a command that ignores or catches SIGINT, or is stuck in C),
+    as ``subprocess.run`` kills its child; then reap it.
 
-    Not before the child runs Python code: a signal that arrives while Python sets itself up after
-    the fork is dropped (CPython clears pending signals there), and the command would run on.
+    The interrupt waits (at most ``GRACE``) until the child runs Python code: a signal that arrives
+    while Python sets itself up after the fork is dropped (CPython clears pending signals there).
     ``started`` reads end-of-file once the child has closed its end, or has exited.
     """
-    select.select([started], [], [])
-    os.kill(pid, signal.SIGINT)
+    select.select([started, exited], [], [], GRACE)
+    with contextlib.suppress(ProcessLookupError):  # exited, not yet reaped: nothing to signal
+        signal.pidfd_send_signal(exited, signal.SIGINT)
+    if not select.select([exited], [], [], GRACE)[0]:
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(exited, signal.SIGKILL)
     os.waitpid(pid, 0)
 
 
@@ -212,13 +216,23 @@ def _preload(names: Sequence[str]) -> bool:
     return True
 
 
+def _can_watch_children() -> bool:
+    """Whether this kernel has pidfds (Linux 5.3): without them a server could not stop a
+    command that ignores its interrupt, so its commands run as new processes."""
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
 def main(source_root: str) -> None:
     """The server: ``serve FD PRELOAD`` (one client, on a socket) or ``listen FD PRELOAD PATH`` (shared)."""
     if sys.path[0] == source_root:
         del sys.path[0]  # put there only to import us
     role, descriptor, preload = sys.argv[1:4]
     connection = socket.socket(fileno=int(descriptor))
-    if not _preload(json.loads(preload)):
+    if not (_can_watch_children() and _preload(json.loads(preload))):
         connection.sendall(READY_NOT)
         raise SystemExit(0)
     if role == "listen":

@@ -1,9 +1,10 @@
 """Side environments, so the book can show other releases by running them.
 
-Each is a ``pip install --no-deps --target`` folder inside the virtualenv,
-made on first use from a pinned list in ``booktools/sandbox_requirements/``. Code runs
-there with ``python -S``: only that folder and the standard library are
-importable, as in a virtualenv where just those packages were installed.
+Each is a ``pip install --no-deps --target`` folder inside the virtualenv (with uv when
+``run.sh`` set the virtualenv up with it: ``booktools.installer``), made on first use from a
+pinned list in ``booktools/sandbox_requirements/``. Code runs there with ``python -S``: only
+that folder and the standard library are importable, as in a virtualenv where just those
+packages were installed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from importlib.resources import files
 from pathlib import Path
 
+from booktools import installer
 from booktools.errors import BookToolsError
 from booktools.paths import locked
 from booktools.project import CommandResult, ScratchProject, run_command
@@ -46,8 +48,7 @@ def sandbox(name: str) -> Path:
         staging = folder.with_name(f"{name}.installing")
         shutil.rmtree(staging, ignore_errors=True)
         completed = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--no-deps", "--target", str(staging), *pins],
+            [*installer.pip_install(), "--no-deps", "--target", str(staging), *pins],
             capture_output=True,
             text=True,
             check=False,
