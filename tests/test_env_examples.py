@@ -339,14 +339,18 @@ class TestRunningEventLoop:
         project = make_project(env="async")
         alembic(project, *AUTOGENERATE)
         result = in_a_process(project, TO_THREAD_AFTER_THE_APP_USED_ITS_ENGINE, dispose)
-        assert result.returncode == 0, result.output
-        assert outcome in result.output, result.output
-        if dispose == "keep":
-            # Which of the two the thread's loop meets first depends on timing (and on the release).
-            assert any(
-                symptom in result.output
-                for symptom in ("attached to a different loop", "another operation is in progress")
-            ), result.output
+        if dispose == "dispose":
+            assert result.returncode == 0, result.output
+            assert outcome in result.output, result.output
+            return
+        # Two loops in two threads then drive one asyncpg connection: which error the thread
+        # meets first depends on timing, and the race can crash the process outright (a
+        # SIGSEGV, exit -11, seen once in a full suite run). It never migrates.
+        assert "MIGRATED" not in result.output, result.output
+        symptoms = ("attached to a different loop", "another operation is in progress")
+        assert result.returncode < 0 or (
+            outcome in result.output and any(symptom in result.output for symptom in symptoms)
+        ), result.output
 
     @pytest.mark.parametrize(("variant", "driver"), [FIXES[0], FIXES[2]])
     def test_sync_variants_migrate_inside_a_running_loop(
