@@ -32,6 +32,10 @@ SAMPLE_APPS = ("users", "shop", "store", "service", "blog")
 
 COLOUR_FORCING = ("FORCE_COLOR", "CLICOLOR_FORCE", "PY_COLORS")
 
+CI_MARKERS = ("CI", "BUILD_NUMBER")
+"""Set by CI services; pytest then prints its short summary lines uncut, so a chapter's inner
+pytest run would print another last line in CI than on a reader's machine."""
+
 COMMAND_TIMEOUT_S = 300
 """No command in this book takes a minute; one that hangs must not hang a test run."""
 
@@ -177,7 +181,7 @@ class ScratchProject:
 def command_environ(env: Mapping[str, str]) -> dict[str, str]:
     """The environment commands run with: ``env`` as plain text, unbuffered."""
     return {
-        **{name: value for name, value in env.items() if name not in COLOUR_FORCING},
+        **{name: value for name, value in env.items() if name not in (*COLOUR_FORCING, *CI_MARKERS)},
         # Unbuffered, a Python child's stdout and stderr interleave in the order they were written.
         "PYTHONUNBUFFERED": "1",
         # Plain text whoever starts us: ipykernel forces colours on child processes,
