@@ -92,6 +92,8 @@ def test_learner_edition_has_no_solutions_directives_or_answers_below_an_exercis
     markdown = "\n".join(text(cell) for cell in learner["cells"] if cell["cell_type"] == "markdown")
     assert not re.search(r"^(```|:::)\{", markdown, re.MULTILINE), "a MyST directive would show raw in JupyterLab"
     assert "](../book/" not in markdown, "JupyterLab cannot open the book's prose pages from the learner folder"
+    mentions = re.findall(r"[^\n]*\bsolutions?\b[^\n]*", markdown.replace(IN_FULL_EDITION, ""), re.IGNORECASE)
+    assert not mentions, f"a learner has no solution to look at or run after: {mentions}"
     checks = [i for i, cell in enumerate(learner["cells"]) if CHECK_TAG in cell["metadata"].get("tags", [])]
     assert len(checks) == exercises_in(full) == sum(RUN_THE_CHECK in source for source in texts)
     start = next((i for i, cell in enumerate(full["cells"]) if "{exercise-start}" in text(cell)), len(full["cells"]))
