@@ -84,6 +84,14 @@ DISABLE_ENV = "BOOKTOOLS_FORKSERVER"
 SHARED_ENV = "BOOKTOOLS_FORKSERVER_SHARED"
 """``<key>@<socket path>`` of a server a test run shares (``shared()``); set by the pytest plugin."""
 
+FORKED_MODULES = ("alembic", "pytest")
+"""The ``-m`` modules forked by default: Alembic's command line, and the chapters' inner test runs."""
+
+IMPORT_ARRANGERS = (b"sys.modules", b"sys.path", b"sys.meta_path", b"importlib")
+"""A script whose source mentions one of these may arrange its imports before it imports (hide
+a module, put another copy of one first on the path): it runs as a new process, where nothing
+has been imported for it."""
+
 FLAGS = ("-S",)
 """Interpreter flags a server can start with (the sandboxes run ``python -S``)."""
 
@@ -113,20 +121,35 @@ class _CannotFork(Exception):
 
 @dataclass(frozen=True)
 class _Invocation:
-    """``python [flags] -m module args``, taken apart."""
+    """``python [flags] -m module args`` or ``python [flags] script args``, taken apart."""
 
     flags: tuple[str, ...]
-    module: str
+    module: str | None
+    script: str | None
     args: tuple[str, ...]
 
     @classmethod
     def parse(cls, arguments: Sequence[str]) -> _Invocation | None:
-        """``None`` for anything else: ``-c`` code, a script, another flag."""
+        """``None`` for anything else: ``-c`` code, another flag, no command."""
         flags = tuple(arguments[: next((i for i, a in enumerate(arguments) if a not in FLAGS), len(arguments))])
         rest = arguments[len(flags):]
-        if len(rest) < 2 or rest[0] != "-m":
-            return None
-        return cls(flags, rest[1], tuple(rest[2:]))
+        if len(rest) >= 2 and rest[0] == "-m":
+            return cls(flags, rest[1], None, tuple(rest[2:]))
+        if rest and not rest[0].startswith("-"):
+            return cls(flags, None, rest[0], tuple(rest[1:]))
+        return None
+
+    def forkable(self, cwd: str, forked_modules: Collection[str]) -> bool:
+        """A module of ``forked_modules``, or a script file that arranges no imports of its own."""
+        if self.module is not None:
+            return self.module in forked_modules
+        assert self.script is not None
+        path = os.path.join(cwd, self.script)
+        if not (path.endswith(".py") and os.path.isfile(path)):
+            return False  # a folder, a zip, a missing file: Python's own handling and message
+        with open(path, "rb") as file:
+            source = file.read()
+        return not any(name in source for name in IMPORT_ARRANGERS)
 
 
 def _key(flags: Sequence[str], preload: Sequence[str], environ: Mapping[str, str]) -> str:
@@ -178,8 +201,8 @@ class _Server:
         # end: the server then interrupts the command, as a child in our process group would be.
         reader, writer = os.pipe()
         try:
-            request = json.dumps({"module": invocation.module, "args": invocation.args, "cwd": cwd,
-                                  "env": dict(environ)}).encode()
+            request = json.dumps({"module": invocation.module, "script": invocation.script,
+                                  "args": invocation.args, "cwd": cwd, "env": dict(environ)}).encode()
             socket.send_fds(self._socket, [LENGTH.pack(len(request))], [writer])
             self._socket.sendall(request)
             os.close(writer)
@@ -261,17 +284,19 @@ atexit.register(_close_servers)
 
 
 def run_python(arguments: Sequence[str], *, cwd: str, environ: Mapping[str, str], timeout: float,
-               preload: Sequence[str] = PRELOADED, forked_modules: Collection[str] = ("alembic",)) -> Completed:
+               preload: Sequence[str] = PRELOADED, forked_modules: Collection[str] = FORKED_MODULES) -> Completed:
     """``python arguments`` in ``cwd`` with exactly ``environ``: forked from a server that has
     imported ``preload`` when the arguments are ``[flags] -m module ...`` for a module of
-    ``forked_modules`` (and ``BOOKTOOLS_FORKSERVER`` is not ``0``), else as a plain new process."""
+    ``forked_modules`` or ``[flags] script.py ...`` for a script that arranges no imports
+    (``IMPORT_ARRANGERS``), and ``BOOKTOOLS_FORKSERVER`` is not ``0``; else as a plain new process."""
     cwd = os.path.abspath(cwd)  # the server's working directory is not ours
     invocation = _Invocation.parse(arguments)
     key = _key(invocation.flags, preload, environ) if invocation else ""
     # Linux only: on macOS a process that has loaded some system libraries must not fork
     # without exec (Python's multiprocessing spawns there), and Windows has no fork.
-    forked = invocation is not None and invocation.module in forked_modules and sys.platform == "linux"
-    if invocation is None or not forked or environ.get(DISABLE_ENV) == "0" or key in _cannot_fork:
+    forked = invocation is not None and sys.platform == "linux" and environ.get(DISABLE_ENV) != "0" \
+        and invocation.forkable(cwd, forked_modules)
+    if invocation is None or not forked or key in _cannot_fork:
         try:
             process = subprocess.run(
                 [sys.executable, *arguments], cwd=cwd, env=dict(environ), stdin=subprocess.DEVNULL,
@@ -294,7 +319,8 @@ def run_python(arguments: Sequence[str], *, cwd: str, environ: Mapping[str, str]
                 server = _Server.start(invocation.flags, preload, environ)
             except _CannotFork:
                 _cannot_fork.add(key)
-                return run_python(arguments, cwd=cwd, environ=environ, timeout=timeout, preload=preload)
+                return run_python(arguments, cwd=cwd, environ=environ, timeout=timeout, preload=preload,
+                                  forked_modules=forked_modules)
     try:
         completed = server.run(invocation, cwd=cwd, environ=environ, timeout=timeout)
     except CommandTimeout:

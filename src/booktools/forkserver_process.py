@@ -5,7 +5,8 @@ Started as ``python [-S] -c <boot> serve FD PRELOAD`` (one client, on an inherit
 ``... listen FD PRELOAD PATH`` (a test run's shared server: a session per client that connects).
 It imports what it preloads, says it is ready, then per request forks a child, reports the
 child's pid and then its exit status. The child turns itself into the command (``_become_command``)
-and runs it as ``python -m`` would; whatever it raises reaches Python's own top level.
+and runs it as ``python -m module`` or ``python script.py`` would; whatever it raises reaches
+Python's own top level.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import importlib.machinery
 import json
 import os
 import runpy
@@ -60,6 +62,11 @@ def receive_exactly(connection: socket.socket, size: int) -> bytes:
     return data
 
 
+def command_of(request: dict[str, Any]) -> list[str]:
+    """What the request runs, as on a command line: ``["-m", module]`` or ``[script]``."""
+    return ["-m", request["module"]] if request.get("module") else [request["script"]]
+
+
 def _serve(connection: socket.socket) -> tuple[dict[str, Any], int]:
     """Fork a child per request, report its pid and exit status; return only in a child.
 
@@ -78,7 +85,7 @@ def _serve(connection: socket.socket) -> tuple[dict[str, Any], int]:
         (output,) = fds
         if os.environ.get(LOG_ENV):
             with open(os.environ[LOG_ENV], "a") as log:
-                log.write(json.dumps(["-m", request["module"], *request["args"]]) + "\n")
+                log.write(json.dumps([*command_of(request), *request["args"]]) + "\n")
         started, child_started = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -171,15 +178,47 @@ def _become_command(request: dict[str, Any], output: int) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    sys.argv = ["-m", *request["args"]]
-    sys.path[0] = os.getcwd()  # where -m puts the working directory
+    if request.get("module"):
+        sys.argv = ["-m", *request["args"]]  # runpy puts the module's file in argv[0]
+        sys.path[0] = os.getcwd()  # where -m puts the working directory
+    else:
+        sys.argv = [request["script"], *request["args"]]  # as typed
+        sys.path[0] = os.path.dirname(os.path.realpath(request["script"]))  # the script's real folder
     importlib.invalidate_caches()
 
 
-def _run_command(module: str) -> None:
-    """Run the module as ``-m`` does; an error propagates to Python, which prints it and exits 1."""
+def _run_command(request: dict[str, Any]) -> None:
+    """Run the module as ``-m`` does, or the script as ``python script.py`` does; an error
+    propagates to Python, which prints it and exits 1."""
     sys.excepthook = _from_the_command_on
-    runpy._run_module_as_main(module)  # type: ignore[attr-defined]  # what `python -m` itself calls
+    if request.get("module"):
+        runpy._run_module_as_main(request["module"])  # type: ignore[attr-defined]  # what `python -m` itself calls
+        return
+    # CPython's _PyRun_SimpleFileObject: in __main__'s own namespace, with these three names
+    # set; __file__ (and the frames' file name) is the path joined to the working directory,
+    # not normalised. A syntax error is reported without a traceback, as there.
+    script = request["script"]
+    path = script if os.path.isabs(script) else os.path.join(os.getcwd(), script)
+    namespace = vars(sys.modules["__main__"])
+    namespace.update(__file__=path, __cached__=None,
+                     __loader__=importlib.machinery.SourceFileLoader("__main__", path))
+    try:
+        with open(path, "rb") as file:
+            source = file.read()
+        # dont_inherit: not this module's `from __future__ import annotations`.
+        exec(compile(source, path, "exec", dont_inherit=True), namespace)  # noqa: S102  # the command itself
+    except SystemExit:
+        raise  # Python exits at once: atexit functions still see __file__
+    except BaseException:
+        _forget_the_file(namespace)  # once the error is reported, there; atexit functions do not see it
+        raise
+    _forget_the_file(namespace)
+
+
+def _forget_the_file(namespace: dict[str, Any]) -> None:
+    """What ``python script.py`` removes from ``__main__`` once the script has run."""
+    namespace.pop("__file__", None)
+    namespace.pop("__cached__", None)
 
 
 def _from_the_command_on(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
@@ -241,4 +280,4 @@ def main(source_root: str) -> None:
         connection.sendall(READY)
     request, output = _serve(connection)
     _become_command(request, output)
-    _run_command(request["module"])
+    _run_command(request)
