@@ -1,4 +1,5 @@
-"""A command forked from ``booktools.forkserver`` is indistinguishable from ``python -m alembic``.
+"""A command forked from ``booktools.forkserver`` is indistinguishable from ``python -m alembic``,
+``python -m pytest`` or ``python script.py`` run as a new process.
 
 Each test runs the same command both ways, in the same project, and compares what it printed
 and how it exited: the stored outputs of every chapter rest on this.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -272,15 +274,123 @@ def test_a_client_gone_before_it_hears_the_pid_still_stops_its_command(tmp_path:
     assert not left, f"forked commands left running: {left}"
 
 
-@pytest.mark.parametrize("arguments", [["-c", "import parent"], ["-m", "parent"], ["parent.py"]],
-                         ids=["code", "another module", "a script"])
-def test_only_alembic_is_forked(tmp_path: Path, arguments: list[str]) -> None:
-    """Code other than Alembic's command line may arrange imports before it imports (chapter 15
-    hides greenlet): a new process, with nothing imported for it."""
-    (tmp_path / "parent.py").write_text("import os, sys\nprint(os.getppid(), 'sqlalchemy' in sys.modules)\n")
+WHO_RUNS_ME = "import os, sys\nprint(os.getppid(), 'sqlalchemy' in vars(sys)['modules'])\n"
+"""Its parent (the client: a new process; else the server) and whether SQLAlchemy was imported for it."""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "source"),
+    [(["-c", "import parent"], WHO_RUNS_ME), (["-m", "parent"], WHO_RUNS_ME),
+     (["parent.py"], "import sys\nsys.modules['greenlet'] = None\n" + WHO_RUNS_ME),
+     (["parent.py"], "import sys\nsys.path.insert(0, 'vendored')\n" + WHO_RUNS_ME)],
+    ids=["code", "another module", "a script that hides a module", "a script that puts a folder first"],
+)
+def test_what_may_arrange_its_imports_is_not_forked(tmp_path: Path, arguments: list[str], source: str) -> None:
+    """Code other than Alembic's and pytest's command lines may arrange imports before it imports
+    (chapter 15 hides greenlet with ``-c`` code): a new process, with nothing imported for it."""
+    (tmp_path / "parent.py").write_text(source)
     environ = command_environ(os.environ)
     completed = forkserver.run_python(arguments, cwd=str(tmp_path), environ=environ, timeout=60)
     assert completed.output.split() == [str(os.getpid()), "False"]
+
+
+SCRIPT = """\
+import os, sys
+import sqlalchemy
+
+x: int = 1  # evaluated: the script does not inherit the server's `from __future__ import annotations`
+print("argv", sys.argv)
+print("file", __file__, __cached__, type(__loader__).__name__, __spec__, __name__, __annotations__)
+print("path", vars(sys)["path"][0])
+print("main", sorted(vars(__import__("__main__"))))
+print("env", os.environ.get("ONLY_IN_THE_SERVER"), os.environ.get("ONLY_IN_THE_COMMAND"))
+print("stdin", sys.stdin.read() == "")
+__import__("atexit").register(lambda: print("at exit, __file__ still set:", "__file__" in vars(__import__("__main__"))))
+
+
+def fail():
+    raise ValueError("from the script")
+
+
+if sys.argv[1] == "raise":
+    fail()
+if sys.argv[1] == "exit":
+    sys.exit(3)
+"""
+"""A script that reports what ``python script.py`` gives it, then exits as its argument says."""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "returncode"),
+    [(["script.py", "ok"], 0), (["script.py", "raise"], 1), (["script.py", "exit"], 3),
+     (["./sub/../script.py", "ok"], 0), (["link.py", "ok"], 0), (["broken.py"], 1)],
+    ids=["runs", "raises", "exits", "unnormalised-path", "symlink", "syntax-error"],
+)
+def test_a_script_prints_the_same(tmp_path: Path, arguments: list[str], returncode: int) -> None:
+    """``python script.py``, forked: argv as typed, ``__file__`` as Python joins it, the script's real
+    folder first on the path, ``__main__`` as Python sets it up (and cleans it up before atexit
+    functions run, except after ``sys.exit``), the same traceback, exit status and syntax error."""
+    (tmp_path / "script.py").write_text(SCRIPT)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "script.py").write_text(SCRIPT)
+    (tmp_path / "link.py").symlink_to(tmp_path / "real" / "script.py")
+    (tmp_path / "broken.py").write_text("def (\n")
+    environ = {**command_environ(os.environ), "ONLY_IN_THE_COMMAND": "given"}
+    forkserver._close_servers()
+    # A server started with a variable that the script's environment does not have.
+    forkserver.run_python(["-m", "alembic", "--version"], cwd=str(tmp_path), timeout=60,
+                          environ={**environ, "ONLY_IN_THE_SERVER": "leaked"})
+    invocation = forkserver._Invocation.parse(arguments)
+    assert invocation is not None and invocation.forkable(str(tmp_path), forkserver.FORKED_MODULES)
+    forked = forkserver.run_python(arguments, cwd=str(tmp_path), environ=environ, timeout=60)
+    new_process = forkserver.run_python(arguments, cwd=str(tmp_path), environ={**environ, forkserver.DISABLE_ENV: "0"},
+                                        timeout=60)
+    assert forked == new_process
+    assert forked.returncode == returncode
+    if arguments != ["broken.py"]:
+        assert f"argv {arguments!r}" in forked.output
+        assert "env None given" in forked.output
+
+
+def test_a_script_is_forked(tmp_path: Path) -> None:
+    (tmp_path / "parent.py").write_text("import os\nprint(os.getppid())\n")
+    completed = forkserver.run_python(["parent.py"], cwd=str(tmp_path), environ=command_environ(os.environ), timeout=60)
+    assert completed.output.split() != [str(os.getpid())]
+
+
+INNER_TESTS = """\
+import warnings
+
+
+def test_passes():
+    assert 1
+
+
+def test_fails():
+    got = {"status": "pending"}
+    assert got == {"status": "paid"}
+
+
+def test_warns():
+    warnings.warn("a warning from the test", UserWarning)
+"""
+
+
+@pytest.mark.parametrize("options", [["-qq", "-rN", "--tb=short"], ["-rA", "--tb=long"]], ids=["quiet", "verbose"])
+def test_an_inner_pytest_run_prints_the_same(tmp_path: Path, options: list[str]) -> None:
+    """``python -m pytest`` (chapters 12, 17, 18, 26), forked: the same report, assertion rewriting
+    and warnings included, the same exit status. The only difference is the time pytest prints."""
+    (tmp_path / "test_inner.py").write_text(INNER_TESTS)
+    arguments = ["-m", "pytest", "-p", "no:nbval", "-p", "no:cacheprovider", *options, "test_inner.py"]
+    environ = command_environ(os.environ)
+    forked = forkserver.run_python(arguments, cwd=str(tmp_path), environ=environ, timeout=60)
+    new_process = forkserver.run_python(arguments, cwd=str(tmp_path), environ={**environ, forkserver.DISABLE_ENV: "0"},
+                                        timeout=60)
+    assert forked.returncode == new_process.returncode == 1
+    assert "assert {'status': 'pending'} == {'status': 'paid'}" in forked.output
+    in_seconds = re.compile(r" in \d+\.\d+s\b")
+    assert in_seconds.sub(" in Ns", forked.output) == in_seconds.sub(" in Ns", new_process.output)
 
 
 @pytest.mark.parametrize("preload", [SANDBOX_PRELOADED, ("sqlalchemy.ext.asyncio",)],
