@@ -1,27 +1,39 @@
-"""``python -m alembic`` without paying Python's start-up for each: a fork server.
+"""``python -m alembic``, ``python -m pytest`` and ``python script.py`` without paying Python's
+start-up for each: a fork server.
 
 An ``alembic upgrade head`` spends about 0.8 s importing SQLAlchemy and Alembic, and a
-tenth of that migrating. A chapter runs a dozen such commands, the test suite about 200.
-So the first command a process runs starts a helper, a fork server, that imports Alembic
-and SQLAlchemy once and then forks a child per command.
+tenth of that migrating; a chapter's script or inner pytest run imports the same before
+its own work. A chapter runs a dozen such commands, the test suite about 200. So the first
+command a process runs starts a helper, a fork server, that imports Alembic and SQLAlchemy
+once and then forks a child per command.
 
-Each child is a new process, as ``python -m alembic`` makes one: its own pid, event loop,
-connections, ``sys.modules`` beyond the imports done before the fork, ``__main__``,
-``sys.argv``, ``sys.path``, working directory and environment. It runs the module as ``-m``
-does, with stdin at ``/dev/null`` and stdout and stderr on one pipe, and exits as Python
-exits: an uncaught error printed as Python prints it, then the interpreter's own shutdown
-(``atexit``, and the warnings the last garbage collection prints). ``tests/test_forkserver.py``
-runs commands both ways and compares what they print.
+Each child is a new process, as ``python`` makes one: its own pid, event loop, connections,
+``sys.modules`` beyond the imports done before the fork, ``__main__``, ``sys.argv``,
+``sys.path``, working directory and environment. It runs the module as ``-m`` does, or the
+script as Python runs a file (``__file__``, ``__loader__``, the script's real folder first on
+``sys.path``, a syntax error reported without a traceback), with stdin at ``/dev/null`` and
+stdout and stderr on one pipe, and exits as Python exits: an uncaught error printed as Python
+prints it, then the interpreter's own shutdown (``atexit``, and the warnings the last garbage
+collection prints). ``tests/test_forkserver.py`` runs commands both ways and compares what
+they print.
 
-Only ``-m alembic`` is forked (other modules when asked). What was imported before the fork
-is the one difference a command could see, so a server imports only what Alembic's command
-line imports anyway, before an ``env.py`` runs. Other code may set up ``sys.modules`` before
-it imports (chapter 15 hides greenlet that way): ``-c`` code, scripts and other modules run as
-plain new processes, as does everything when ``BOOKTOOLS_FORKSERVER=0``.
+Forked: ``-m alembic`` and ``-m pytest`` (``FORKED_MODULES``; other modules when asked), and
+scripts (``python file.py``). What was imported before the fork is the one difference a
+command could see, so a server imports only what Alembic's command line imports anyway
+before an ``env.py`` runs, which the book's scripts and tests import too. Code that arranges
+its imports before it imports must find nothing imported (chapter 15 hides greenlet with
+``sys.modules["greenlet"] = None``): ``-c`` code, other modules, and a script whose source
+mentions ``sys.modules``, ``sys.path``, ``sys.meta_path`` or ``importlib``
+(``IMPORT_ARRANGERS``) run as plain new processes, as does everything when
+``BOOKTOOLS_FORKSERVER=0``.
 
-What a forked command does see differently from a new process, none of which Alembic or
-the book's ``env.py`` files read:
+What a forked command does see differently from a new process, none of which Alembic,
+pytest or the book's ``env.py`` files, scripts and tests read:
 
+- ``PRELOADED`` is in ``sys.modules`` from the start. A script that arranges its imports is
+  not forked (above), but a test run's ``conftest.py``, or a module a script imports, that
+  hid a module before importing SQLAlchemy would find SQLAlchemy imported already. None of
+  ``PRELOADED`` is a pytest plugin, which pytest would warn it cannot rewrite.
 - ``sys.orig_argv`` (and ``/proc/self/cmdline``, ``ps``) show the server's command line,
   ``python -c <boot> serve ...``; ``sys.argv`` is the command's.
 - The hash seed is the server's: ``hash()`` of a string is the same in every command one
@@ -30,6 +42,10 @@ the book's ``env.py`` files read:
   fails, and a Ctrl-C in a terminal reaches the client, which passes it on (below).
 - Signal dispositions are those of the process that started the server: SIGINT ignored
   there (a background job of a script) is ignored in the commands too, as in its children.
+- ``sys.excepthook`` is the server's: it drops the server's frames from an uncaught error's
+  traceback, then calls Python's own (``sys.__excepthook__``).
+- What the server imported is frozen out of the garbage collector (``gc.freeze()``, so that
+  no child copies those memory pages): ``gc.get_freeze_count()`` is not 0.
 
 An interrupted client (Ctrl-C, a notebook's stop button) closes its end of the socket; the
 server then stops the command as ``subprocess.run`` stops its child: SIGINT, a short wait

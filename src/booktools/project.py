@@ -198,7 +198,8 @@ def run_command(
     """Run a command, print ``$ command`` and its trimmed output, and return both.
 
     ``alembic`` and ``python`` run with this notebook's interpreter; ``alembic`` (``python -m
-    alembic``) forked from a server that has imported ``preload`` (``booktools.forkserver``). With
+    alembic``), ``python -m pytest`` and ``python script.py`` forked from a server that has
+    imported ``preload`` (``booktools.forkserver`` says which scripts are not). With
     ``check``, a non-zero exit raises ``CommandFailed``, which a notebook shows
     as the command's own (trimmed) traceback.
     """
