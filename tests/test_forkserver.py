@@ -132,18 +132,43 @@ def test_a_command_past_its_deadline_is_killed_and_the_next_one_runs(make_projec
 
 
 def test_the_server_leaves_with_its_client(tmp_path: Path) -> None:
-    """A client that exits without cleaning up (a kernel killed) leaves no server behind."""
+    """A client that exits without cleaning up (a kernel killed) leaves no server behind: neither
+    the one it started nor the spare that one forked."""
     code = (
-        "import os\n"
+        "import os, psutil\n"
         "from booktools import forkserver\n"
         "forkserver.run_python(['-m', 'alembic', '--version'], cwd='.', environ=dict(os.environ), timeout=60)\n"
-        "print(*(server._process.pid for pool in forkserver._idle.values() for server in pool))\n"
+        "(first,) = {server._process.pid for pool in forkserver._idle.values() for server in pool}\n"
+        "print(first, *(child.pid for child in psutil.Process(first).children()))\n"
         "os._exit(0)\n"  # no atexit, as if killed
     )
     completed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                                check=True, env=own_server_environ(os.environ))
-    (server,) = map(int, completed.stdout.split())
-    assert exits(server), f"the fork server {server} outlived its client"
+    server, *spares = map(int, completed.stdout.split())
+    assert len(spares) == 1, "a server starts with one spare"
+    for pid in (server, *spares):
+        assert exits(pid), f"the fork server {pid} outlived its client"
+
+
+def test_a_second_command_at_once_needs_no_new_server(make_project: ProjectFactory,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server a client starts forks a spare once it has imported what it preloads: two
+    commands at once (chapter 21's replicas) are forked from one started server, not two."""
+    monkeypatch.delenv(forkserver.SHARED_ENV, raising=False)  # a server of our own, as a kernel has
+    project = make_project(env="async")
+    project.write("migrations/env.py", MEETING + "print(os.getpgrp())\n")
+    environ = command_environ(project.environ())
+    forkserver._close_servers()
+    # A chapter's first command starts the server, as chapter 21's setup does before its replicas.
+    forkserver.run_python(["-m", "alembic", "--version"], cwd=str(project.root), environ=environ, timeout=60)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: forkserver.run_python(
+            ["-m", "alembic", "current"], cwd=str(project.root), environ=environ, timeout=60), range(2)))
+    assert [result.returncode for result in results] == [0, 0]
+    started = {server._process.pid for pool in forkserver._idle.values() for server in pool if server._process}
+    groups = {int(result.output.split()[-1]) for result in results}
+    assert groups == started and len(started) == 1, f"servers started: {started}, commands' groups: {groups}"
+    forkserver._close_servers()
 
 
 INTERRUPTED_CLIENT = """\

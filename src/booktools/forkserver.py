@@ -50,14 +50,17 @@ pytest or the book's ``env.py`` files, scripts and tests read:
 An interrupted client (Ctrl-C, a notebook's stop button) closes its end of the socket; the
 server then stops the command as ``subprocess.run`` stops its child: SIGINT, a short wait
 (``GRACE``) on the command's pidfd, then SIGKILL. Closing a server ends its whole process
-group, the command's own children included. A kernel without pidfds (Linux before 5.3) gets
-no server: every command runs as a new process.
+group, the command's own children included, and the spare below. A kernel without pidfds
+(Linux before 5.3) gets no server: every command runs as a new process.
 
 Settings Python reads only as it starts (flags such as ``-S``, ``PYTHON*``, the locale) and
 what a server imports are fixed per server: a command that differs there gets a server of
-its own. A server leaves when its client's end of the socket closes, so a kernel or pytest
-worker that dies takes it along. A test run shares one server among its workers and kernels
-(``shared()``). The server's side is ``booktools.forkserver_process``.
+its own. A server runs one command at a time; once it has imported what it preloads, it
+forks a spare, so that a second command while one runs (chapter 21's two replicas) does not
+wait for another server to start and import. A server leaves when its client's end of the
+socket closes, so a kernel or pytest worker that dies takes it along. A test run shares one
+server among its workers and kernels (``shared()``). The server's side is
+``booktools.forkserver_process``.
 """
 
 from __future__ import annotations
@@ -177,33 +180,71 @@ def _key(flags: Sequence[str], preload: Sequence[str], environ: Mapping[str, str
     return hashlib.sha256(json.dumps([sys.executable, list(flags), list(preload), startup]).encode()).hexdigest()
 
 
+class _Group:
+    """Servers started together (``_Server.start_group``): one process group, ended together."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.sockets: list[socket.socket] = []
+        self.ended = False
+
+    def end(self) -> None:
+        """Close every member's socket (each stops its command and leaves), then end the group."""
+        for member in self.sockets:
+            member.close()
+        if not self.ended:
+            self.ended = True
+            _end_group(self.process)
+
+
 class _Server:
     """A fork server and our end of its socket: one command at a time."""
 
-    def __init__(self, connection: socket.socket, process: subprocess.Popen[bytes] | None) -> None:
+    def __init__(self, connection: socket.socket, group: _Group | None) -> None:
         self._socket = connection
-        self._process = process
+        self._group = group
+
+    @property
+    def _process(self) -> subprocess.Popen[bytes] | None:
+        """The first server of our group, whose pid names the group; ``None`` for a shared session."""
+        return None if self._group is None else self._group.process
 
     @classmethod
     def start(cls, flags: Sequence[str], preload: Sequence[str], environ: Mapping[str, str]) -> _Server:
-        ours, theirs = socket.socketpair()
-        with theirs:
+        """One server."""
+        (server,) = cls.start_group(flags, preload, environ, size=1)
+        return server
+
+    @classmethod
+    def start_group(cls, flags: Sequence[str], preload: Sequence[str], environ: Mapping[str, str],
+                    *, size: int) -> list[_Server]:
+        """``size`` servers for the price of one: the first imports what it preloads, then forks
+        the others, each serving a socket of its own (commands at once take one each)."""
+        pairs = [socket.socketpair() for _ in range(size)]
+        theirs = [pair[1] for pair in pairs]
+        try:
             process = subprocess.Popen(
-                [sys.executable, *flags, "-c", _BOOT, "serve", str(theirs.fileno()), json.dumps(list(preload))],
+                [sys.executable, *flags, "-c", _BOOT, "serve", ",".join(str(end.fileno()) for end in theirs),
+                 json.dumps(list(preload))],
                 env=dict(environ),
                 cwd="/",  # imports as it starts must not find a module in the client's folder
-                pass_fds=[theirs.fileno()],
+                pass_fds=[end.fileno() for end in theirs],
                 stdin=subprocess.DEVNULL,
                 # A process group of its own: ipykernel, shutting down, waits for every child in its
                 # group to go (2.5 s for a server, which outlives its signals as a zombie until we
                 # reap it). An interrupt reaches the running command through the server (run()).
                 start_new_session=True,
             )
-        server = cls(ours, process)
-        if ours.recv(1) != READY:
-            server.close()
+        finally:
+            for end in theirs:
+                end.close()
+        group = _Group(process)
+        group.sockets = [ours for ours, _ in pairs]
+        servers = [cls(ours, group) for ours in group.sockets]
+        if any(ours.recv(1) != READY for ours in group.sockets):
+            group.end()
             raise _CannotFork
-        return server
+        return servers
 
     @classmethod
     def connect(cls, path: str) -> _Server:
@@ -242,14 +283,16 @@ class _Server:
             raise BookToolsError(f"The fork server of {sys.executable} (booktools.forkserver) stopped.") from None
 
     def alive(self) -> bool:
-        return self._process is None or self._process.poll() is None
+        return self._group is None or (not self._group.ended and self._group.process.poll() is None)
 
     def close(self) -> None:
         """Close our end; the server stops a running command (``GRACE``) and leaves. Then end
-        whatever is left in its process group: a command's own children, or a server that hangs."""
-        self._socket.close()
-        if self._process is not None:
-            _end_group(self._process)
+        whatever is left in its process group: the servers started with it (``_Group``), a
+        command's own children, or a server that hangs."""
+        if self._group is None:
+            self._socket.close()
+        else:
+            self._group.end()
 
 
 def _end_group(process: subprocess.Popen[bytes]) -> None:
@@ -282,7 +325,7 @@ def _read_until_closed(reader: int, pid: int, *, deadline: float) -> bytes | Non
 
 _idle: dict[str, list[_Server]] = {}
 """Servers between commands, by key. A server runs one command at a time: commands run at once
-(threads, as chapter 21's two replicas) take one each."""
+(threads, as chapter 21's two replicas) take one each, the second the first one's spare."""
 _idle_lock = threading.Lock()
 _cannot_fork: set[str] = set()
 """Keys whose server could not import what it preloads."""
@@ -332,7 +375,11 @@ def run_python(arguments: Sequence[str], *, cwd: str, environ: Mapping[str, str]
                 server = _Server.connect(shared_path)
         if server is None:
             try:
-                server = _Server.start(invocation.flags, preload, environ)
+                # Two for the price of one: a second command while this one runs (chapter 21's two
+                # replicas) finds a server ready instead of starting and importing one.
+                server, *spares = _Server.start_group(invocation.flags, preload, environ, size=2)
+                for spare in spares:
+                    _put_back(key, spare)
             except _CannotFork:
                 _cannot_fork.add(key)
                 return run_python(arguments, cwd=cwd, environ=environ, timeout=timeout, preload=preload,

@@ -1,7 +1,8 @@
 """The fork server's own process (``booktools.forkserver`` starts it): what runs in it and in
 each command it forks.
 
-Started as ``python [-S] -c <boot> serve FD PRELOAD`` (one client, on an inherited socket) or
+Started as ``python [-S] -c <boot> serve FD[,FD...] PRELOAD`` (one client, on inherited sockets:
+a server per socket, forked once the imports are done) or
 ``... listen FD PRELOAD PATH`` (a test run's shared server: a session per client that connects).
 It imports what it preloads, says it is ready, then per request forks a child, reports the
 child's pid and then its exit status. The child turns itself into the command (``_become_command``)
@@ -166,6 +167,21 @@ def _listen(lifeline: socket.socket, path: str) -> socket.socket:
         connection.close()
 
 
+def _one_server_each(connections: list[socket.socket]) -> socket.socket:
+    """Fork a server for each connection after the first; return the connection this process serves.
+
+    The copies share what was imported, and this process's group: the client ends them together.
+    """
+    for connection in connections[1:]:
+        if os.fork() == 0:
+            for other in connections:
+                if other is not connection:
+                    other.close()
+            return connection
+        connection.close()
+    return connections[0]
+
+
 def _become_command(request: dict[str, Any], output: int) -> None:
     """In the child: take the command's place, as ``python -m`` would have set it up."""
     gc.enable()
@@ -269,14 +285,16 @@ def main(source_root: str) -> None:
     """The server: ``serve FD PRELOAD`` (one client, on a socket) or ``listen FD PRELOAD PATH`` (shared)."""
     if sys.path[0] == source_root:
         del sys.path[0]  # put there only to import us
-    role, descriptor, preload = sys.argv[1:4]
-    connection = socket.socket(fileno=int(descriptor))
+    role, descriptors, preload = sys.argv[1:4]
+    connections = [socket.socket(fileno=int(descriptor)) for descriptor in descriptors.split(",")]
+    connection = connections[0]
     if not (_can_watch_children() and _preload(json.loads(preload))):
         connection.sendall(READY_NOT)
         raise SystemExit(0)
     if role == "listen":
         connection = _listen(connection, sys.argv[4])
     else:
+        connection = _one_server_each(connections)
         connection.sendall(READY)
     request, output = _serve(connection)
     _become_command(request, output)
