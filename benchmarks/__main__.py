@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -379,8 +379,9 @@ def own_server() -> Iterator[None]:
                     os.environ[name] = value
 
 
-def chapter_rows(runs: int) -> list[Row]:
-    """Restart & Run All of each notebook, as a learner does it (cells tagged raises-exception may fail)."""
+def chapter_rows(runs: int, only: Sequence[str] = ()) -> list[Row]:
+    """Restart & Run All of each notebook, as a learner does it (cells tagged raises-exception may fail);
+    with ``only``, of the notebooks whose file names start with one of them (``12``, ``21-migr``)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -388,6 +389,8 @@ def chapter_rows(runs: int) -> list[Row]:
     rows = []
     with own_server():
         for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+            if only and not path.name.startswith(tuple(only)):
+                continue
             seconds, failed = [], ""
             for _ in range(runs):
                 notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]  # nbformat has no hints
@@ -441,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs of each quick measure (default 5)")
     parser.add_argument("--suite-runs", type=int, default=1, help="whole-suite runs (default 1: about a minute each)")
     parser.add_argument("--chapter-runs", type=int, default=1, help="runs of each chapter (default 1)")
+    parser.add_argument("--chapter", action="append", default=[], metavar="PREFIX",
+                        help="only chapters whose file names start with PREFIX (repeatable: --chapter 12 --chapter 21)")
     parser.add_argument("--book-runs", type=int, default=1, help="clean book builds (default 1)")
     parser.add_argument("--skip-suite", action="store_true", help="skip the whole suite and its floor")
     parser.add_argument("--skip-chapters", action="store_true", help="skip running each chapter")
@@ -459,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (arguments.skip_suite or arguments.quick):
         sections.append(functools.partial(suite_rows, arguments.suite_runs, arguments.runs))
     if not (arguments.skip_chapters or arguments.quick):
-        sections.append(functools.partial(chapter_rows, arguments.chapter_runs))
+        sections.append(functools.partial(chapter_rows, arguments.chapter_runs, arguments.chapter))
     if not (arguments.skip_book or arguments.quick):
         sections.append(functools.partial(book_rows, arguments.book_runs))
     if not (arguments.skip_goals or arguments.quick):
