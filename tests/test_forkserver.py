@@ -458,3 +458,30 @@ def test_a_test_run_shares_one_server(tmp_path: Path) -> None:
         assert own == "False", "the client started a server of its own"
         assert "listen" in command_line
     assert gone(int(listener)), "the shared server outlived its with-block, which waits for it"
+
+
+def test_a_script_beside_a_web_stack_gets_it_preloaded_and_prints_the_same(tmp_path: Path) -> None:
+    """Chapter 17's request.py: a script whose folder imports ``SCRIPT_EXTRAS`` is forked, once their
+    server has started in the background, from a server that has imported them too. It prints what
+    a new process prints; a test run in the same folder never gets them (anyio is a pytest plugin)."""
+    (tmp_path / "api.py").write_text("import httpx\n\n\ndef get(path):\n"
+                                     "    raise RuntimeError(f'no server for {path}')\n")
+    (tmp_path / "request.py").write_text("import sys\n\nfrom api import get\n\nprint(get(sys.argv[1]))\n")
+    (tmp_path / "preloaded.py").write_text("import sys\nprint('httpx' in vars(sys)['modules'])\n")
+    (tmp_path / "test_plain.py").write_text(
+        "import sys\n\n\ndef test_nothing_extra():\n    assert 'httpx' not in sys.modules\n")
+    environ = command_environ(os.environ)
+    forkserver._close_servers()
+    deadline = time.monotonic() + SAFETY_NET
+    while forkserver.run_python(["preloaded.py"], cwd=str(tmp_path), environ=environ, timeout=60).output != "True\n":
+        assert time.monotonic() < deadline, "the web stack's server never became ready"
+        time.sleep(0.05)
+    forked = forkserver.run_python(["request.py", "/users"], cwd=str(tmp_path), environ=environ, timeout=60)
+    new_process = forkserver.run_python(["request.py", "/users"], cwd=str(tmp_path),
+                                        environ={**environ, forkserver.DISABLE_ENV: "0"}, timeout=60)
+    assert forked == new_process
+    assert forked.returncode == 1 and "RuntimeError: no server for /users" in forked.output
+    tests = forkserver.run_python(["-m", "pytest", "-p", "no:nbval", "-p", "no:cacheprovider", "-qq", "test_plain.py"],
+                                  cwd=str(tmp_path), environ=environ, timeout=60)
+    assert tests.returncode == 0, tests.output
+    forkserver._close_servers()

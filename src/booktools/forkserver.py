@@ -20,8 +20,9 @@ they print.
 Forked: ``-m alembic`` and ``-m pytest`` (``FORKED_MODULES``; other modules when asked), and
 scripts (``python file.py``). What was imported before the fork is the one difference a
 command could see, so a server imports only what Alembic's command line imports anyway
-before an ``env.py`` runs, which the book's scripts and tests import too. Code that arranges
-its imports before it imports must find nothing imported (chapter 15 hides greenlet with
+before an ``env.py`` runs, which the book's scripts and tests import too (and, for a script
+beside modules that import a web stack, ``SCRIPT_EXTRAS``). Code that arranges its imports
+before it imports must find nothing imported (chapter 15 hides greenlet with
 ``sys.modules["greenlet"] = None``): ``-c`` code, other modules, and a script whose source
 mentions ``sys.modules``, ``sys.path``, ``sys.meta_path`` or ``importlib``
 (``IMPORT_ARRANGERS``) run as plain new processes, as does everything when
@@ -30,10 +31,11 @@ mentions ``sys.modules``, ``sys.path``, ``sys.meta_path`` or ``importlib``
 What a forked command does see differently from a new process, none of which Alembic,
 pytest or the book's ``env.py`` files, scripts and tests read:
 
-- ``PRELOADED`` is in ``sys.modules`` from the start. A script that arranges its imports is
-  not forked (above), but a test run's ``conftest.py``, or a module a script imports, that
-  hid a module before importing SQLAlchemy would find SQLAlchemy imported already. None of
-  ``PRELOADED`` is a pytest plugin, which pytest would warn it cannot rewrite.
+- ``PRELOADED`` (and a script's ``SCRIPT_EXTRAS``, once their server has started) is in
+  ``sys.modules`` from the start. A script that arranges its imports is not forked (above),
+  but a test run's ``conftest.py``, or a module a script imports, that hid a module before
+  importing SQLAlchemy would find SQLAlchemy imported already. None of ``PRELOADED`` is a
+  pytest plugin, which pytest would warn it cannot rewrite.
 - ``sys.orig_argv`` (and ``/proc/self/cmdline``, ``ps``) show the server's command line,
   ``python -c <boot> serve ...``; ``sys.argv`` is the command's.
 - The hash seed is the server's: ``hash()`` of a string is the same in every command one
@@ -71,6 +73,7 @@ import hashlib
 import json
 import locale
 import os
+import re
 import select
 import signal
 import socket
@@ -110,6 +113,15 @@ IMPORT_ARRANGERS = (b"sys.modules", b"sys.path", b"sys.meta_path", b"importlib")
 """A script whose source mentions one of these may arrange its imports before it imports (hide
 a module, put another copy of one first on the path): it runs as a new process, where nothing
 has been imported for it."""
+
+SCRIPT_EXTRAS = ("fastapi", "httpx")
+"""Preloaded too for a script that, or a module beside which, imports them (chapter 17's
+``request.py`` and its ``api.py``): FastAPI takes 0.3 s to import, more than a request. Its
+server starts in the background when such a script first runs (that run is forked from the
+usual server), so later runs find it ready. Neither warns on import. Never for ``-m pytest``:
+FastAPI imports anyio, whose pytest plugin pytest would warn it cannot rewrite."""
+
+_IMPORT = re.compile(rb"^[ \t]*(?:import|from)[ \t]+(\w+)", re.MULTILINE)
 
 FLAGS = ("-S",)
 """Interpreter flags a server can start with (the sandboxes run ``python -S``)."""
@@ -329,6 +341,8 @@ _idle: dict[str, list[_Server]] = {}
 _idle_lock = threading.Lock()
 _cannot_fork: set[str] = set()
 """Keys whose server could not import what it preloads."""
+_starting: set[str] = set()
+"""Keys whose server starts in the background (``SCRIPT_EXTRAS``)."""
 
 
 def _close_servers() -> None:
@@ -355,6 +369,8 @@ def run_python(arguments: Sequence[str], *, cwd: str, environ: Mapping[str, str]
     # without exec (Python's multiprocessing spawns there), and Windows has no fork.
     forked = invocation is not None and sys.platform == "linux" and environ.get(DISABLE_ENV) != "0" \
         and invocation.forkable(cwd, forked_modules)
+    if forked and invocation is not None and invocation.script is not None and tuple(preload) == PRELOADED:
+        preload, key = _with_script_extras(invocation, cwd, environ, preload, key)
     if invocation is None or not forked or key in _cannot_fork:
         try:
             process = subprocess.run(
@@ -395,6 +411,44 @@ def run_python(arguments: Sequence[str], *, cwd: str, environ: Mapping[str, str]
         raise
     _put_back(key, server)
     return completed
+
+
+def _with_script_extras(invocation: _Invocation, cwd: str, environ: Mapping[str, str], preload: Sequence[str],
+                        key: str) -> tuple[Sequence[str], str]:
+    """The preload and key for a script: with the ``SCRIPT_EXTRAS`` its folder imports once their
+    server is ready; until then, as given, while that server starts in the background."""
+    assert invocation.script is not None
+    folder = Path(cwd, invocation.script).resolve().parent
+    imported: set[bytes] = set()
+    for module in folder.glob("*.py"):
+        with contextlib.suppress(OSError):
+            imported.update(_IMPORT.findall(module.read_bytes()))
+    extras = tuple(name for name in SCRIPT_EXTRAS if name.encode() in imported)
+    if not extras:
+        return preload, key
+    extended = (*preload, *extras)
+    extended_key = _key(invocation.flags, extended, environ)
+    with _idle_lock:
+        if _idle.get(extended_key):
+            return extended, extended_key
+        if extended_key not in _starting and extended_key not in _cannot_fork:
+            _starting.add(extended_key)
+            threading.Thread(target=_start_in_background, daemon=True,
+                             args=(extended_key, invocation.flags, extended, dict(environ))).start()
+    return preload, key
+
+
+def _start_in_background(key: str, flags: Sequence[str], preload: Sequence[str], environ: Mapping[str, str]) -> None:
+    try:
+        servers = _Server.start_group(flags, preload, environ, size=2)
+    except Exception:  # noqa: BLE001  # _CannotFork, or no process at all: the usual server serves
+        with _idle_lock:
+            _cannot_fork.add(key)
+            _starting.discard(key)
+        return
+    with _idle_lock:
+        _idle.setdefault(key, []).extend(servers)
+        _starting.discard(key)
 
 
 def _put_back(key: str, server: _Server) -> None:
