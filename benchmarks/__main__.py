@@ -217,7 +217,8 @@ def fork_server_seconds() -> float:
 
 
 def forked_alembic_seconds() -> float:
-    """The least a forked ``alembic`` command costs: ``alembic --version`` from a running server."""
+    """The least a forked command (``alembic``, a chapter's ``pytest`` run or script) costs:
+    ``alembic --version`` from a running server."""
     from booktools import forkserver
     from booktools.project import command_environ
 
@@ -244,7 +245,7 @@ UNITS: dict[str, Callable[[], float]] = {
     "kernel starts": kernel_seconds,
     "alembic processes": alembic_process_seconds,
     "fork server starts": fork_server_seconds,
-    "forked alembic commands": forked_alembic_seconds,
+    "forked commands": forked_alembic_seconds,
     "pytest start-ups, whole suite": pytest_start_seconds,
     "pytest start-ups, a chapter's": project_pytest_start_seconds,
 }
@@ -317,7 +318,7 @@ def run_suite() -> Suite:
         wall, idle_after = time.perf_counter() - started, idle_core_seconds()
         counts = Counter(classify(json.loads(line)) for line in log.read_text().splitlines())
         commands = [json.loads(line) for line in forked.read_text().splitlines()]
-        counts["forked alembic commands"] = sum(command[1] == "alembic" for command in commands)
+        counts["forked commands"] = len(commands)  # alembic, the chapters' pytest runs and scripts
         tests = [(nodeid, test_start, test_end) for path in timeline.iterdir()
                  for nodeid, test_start, test_end in map(json.loads, path.read_text().splitlines())]
     output = completed.stdout.splitlines()
