@@ -58,6 +58,19 @@ def test_every_exercise_is_found_with_its_check() -> None:
         assert re.search(r"book\.check|assert ", exercise.check_source), (name, exercise.label)
 
 
+def test_every_check_is_stored_passing() -> None:
+    """nbval compares each check cell's run, after the wrong answers, with this stored pass."""
+    for path in NOTEBOOKS:
+        notebook_cells = cells(path)
+        for exercise in exercises(notebook_cells):
+            outputs = notebook_cells[exercise.check_cell]["outputs"]
+            assert outputs, (path.name, exercise.label, "stored without output")
+            assert not [output for output in outputs if output["output_type"] == "error"], (path.name, exercise.label)
+            text = "".join("".join(output.get("text", "")) for output in outputs)
+            if "book.check" in exercise.check_source:
+                assert "✔" in text, (path.name, exercise.label, text)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_the_check_that_runs_is_the_learner_editions(path: Path) -> None:
     notebook = json.loads(path.read_text())

@@ -149,8 +149,8 @@ def problems(
     Each problem is one line naming the exercise and the attempt, then the attempt's code.
     """
     what = f"exercise {exercise.label}: the wrong answer {number}"
-    problems = list(_problems(exercise, attempt, attempted, checked))
-    yield from (f"{what} {problem}{quoted(attempt.code)}" for problem in problems)
+    for problem in _problems(exercise, attempt, attempted, checked):
+        yield f"{what} {problem}{quoted(attempt.code)}"
 
 
 def _problems(exercise: Exercise, attempt: WrongAnswer, attempted: Outcome, checked: Outcome) -> Iterator[str]:
