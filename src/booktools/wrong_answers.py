@@ -4,9 +4,10 @@ Keyed by the exercise's ``:label:``. For each exercise, the attempts run in the 
 learner would make them, in the chapter's kernel, just before the solution (see
 ``booktools.exercise_attempts``): the attempt's ``code`` (what the learner writes into the
 answer cell, or does to a file), then the check cell as the chapter has it, which must
-raise ``AssertionError`` with a message matching ``hint``. Where the check is cheap, the
-first attempt is ``UNANSWERED``: the check run on the placeholder, before any answer. Each exercise has at least one
-attempt that makes the mistake its chapter is about (``tests/test_wrong_answers.py``).
+raise ``AssertionError`` with a message matching ``hint``. Every exercise has an attempt
+that makes the mistake its chapter is about (the comment above each entry names it); where
+the check is cheap, the first attempt is ``UNANSWERED``, the check run on the placeholder.
+``tests/test_wrong_answers.py`` requires an entry for every exercise of every notebook.
 An attempt's code must leave nothing behind that changes what a later cell prints;
 ``undo`` puts back what the attempt changed beyond the answer (a file it edited).
 """
