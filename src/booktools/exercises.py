@@ -15,7 +15,7 @@ from pathlib import Path
 
 from IPython.display import Markdown
 
-from booktools.postgres import Driver, get_server
+from booktools.postgres import SPECIAL_ROLE, Driver, get_server
 from booktools.project import ScratchProject
 
 PASSED = "✔ Right."
@@ -88,7 +88,8 @@ ENV_PY_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"password authentication failed|InvalidPasswordError"),
      "The server refused the password: was the URL rendered with its password hidden (`***`)?"),
     (re.compile(r"invalid interpolation syntax"),
-     "ConfigParser read a `%` in the URL as interpolation: set_main_option() needs each `%` doubled."),
+     "ConfigParser read a `%` in the URL as interpolation (the check's database has a password with `%` "
+     "in it): a URL given to set_main_option() needs each `%` doubled; an engine needs no URL in alembic.ini."),
     (re.compile(r"MissingGreenlet"),
      "A synchronous engine met the async driver: connect with an AsyncEngine, through the template's run_sync."),
     (re.compile(r"KeyError: 'url'"),
@@ -120,7 +121,10 @@ def check_env_py(project: ScratchProject, *, driver: Driver = Driver.ASYNCPG) ->
     files (``booktools.learner``).
     """
     name = f"{project.name}-check"
-    database = get_server().fresh_database(name)
+    # Owned by the role whose password needs URL-encoding (``p@ss%w:rd/#1``): an env.py
+    # that only works for the book's plain password, e.g. one that passes the URL through
+    # ConfigParser unescaped, fails here as it would on many a real server (chapter 9).
+    database = get_server().fresh_database(name, owner=SPECIAL_ROLE)
     trial = ScratchProject.create(name, app_database_url=database.url(driver))
     try:
         _run_env_py_check(project, trial)

@@ -76,7 +76,8 @@ WRONG_ANSWERS: dict[str, tuple[WrongAnswer, ...]] = {
             hint=r"Not quite: 2 of your 4 pairs differ.*Which driver does a URL without one get on 2\.1",
         ),
     ),
-    # 04: the check run before editing env.py; then the app's engine wired and the models forgotten.
+    # 04: the check run before editing env.py; then the app's engine wired and the models forgotten;
+    # then the models wired and the URL passed through ConfigParser (chapter 9's trap).
     "ex-async-env-py-wire": (
         WrongAnswer("", hint=r"`alembic revision` failed with your env\.py.*placeholder URL"),
         WrongAnswer(
@@ -84,6 +85,16 @@ WRONG_ANSWERS: dict[str, tuple[WrongAnswer, ...]] = {
             f'project.write("migrations/env.py", _generated.replace({_GENERATED_ENGINE!r}, '
             '"    from app import async_engine\\n\\n    connectable = async_engine\\n"))\n',
             hint=r"`alembic revision` failed with your env\.py.*Autogenerate does not see the application's tables",
+            undo='project.write("migrations/env.py", _generated)\n',
+        ),
+        # The models wired, and the application's URL handed to the template's engine through
+        # ConfigParser: right for the book's plain password, wrong for one with a `%` in it.
+        WrongAnswer(
+            '_generated = project.read("migrations/env.py")\n'
+            'project.write("migrations/env.py", _generated.replace("target_metadata = None\\n", '
+            '"import os\\nfrom app import Base\\n\\ntarget_metadata = Base.metadata\\n'
+            'config.set_main_option(\\"sqlalchemy.url\\", os.environ[\\"APP_DATABASE_URL\\"])\\n"))\n',
+            hint=r"`alembic revision` failed with your env\.py.*invalid interpolation.*needs each `%` doubled",
             undo='project.write("migrations/env.py", _generated)\n',
         ),
     ),
