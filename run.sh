@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The book's one entry point. Each command first sets up .venv (once, and
-# again whenever requirements.txt changes, or when .venv is broken).
+# The book's one entry point. Each command first sets up .venv (once, and again when the pins
+# change or .venv is broken): lab, workshop, stop from requirements-learner.txt, others all of requirements.txt.
 # PYTHON=/path/to/python3.X picks the interpreter (default: python3, 3.11 or newer).
 #
 #   bash run.sh lab     open the notebooks in JupyterLab (embedded PostgreSQL starts on first use)
@@ -42,6 +42,66 @@ venv_is_usable() {
     [ -z "${PYTHON:-}" ] || [ "$(version_of "$python")" = "$(version_of "$wanted_python")" ]
 }
 
+# Which requirements a command needs. "learner": what the chapters import and run, and
+# JupyterLab (requirements-learner.txt: about half the size of the whole); "all":
+# requirements.txt, which includes it and adds the tools of the code checks, the version matrix
+# and the book build. A .venv set up with all of them serves every command.
+requirements_file() { if [ "$1" = learner ]; then echo requirements-learner.txt; else echo requirements.txt; fi; }
+
+# What the installed .venv must match, per set; "setup 3": a .venv set up before the learner
+# set existed is set up anew once.
+requirements_digest() {
+    { echo "setup 3 $1"; cat requirements-learner.txt pyproject.toml; [ "$1" = learner ] || cat requirements.txt; } \
+        | sha256sum | cut -d' ' -f1
+}
+
+# "all", "learner", or nothing: the set the .venv's stamp says is installed.
+installed_set() {
+    local stamp
+    stamp="$(cat "$venv/.requirements.sha256" 2>/dev/null)" || return 0
+    if [ "$stamp" = "$(requirements_digest all)" ]; then echo all
+    elif [ "$stamp" = "$(requirements_digest learner)" ]; then echo learner; fi
+}
+
+# When an install failed because the package index could not be reached, say so in one line
+# and what to do (pip alone ends in a "from versions: none" that reads like a missing release,
+# after minutes of retries). Succeeds only if the log shows such a failure. A proxy is named by
+# its variable, never its address, which may hold a password.
+explain_unreachable_index() {
+    local log="$1" proxies="" name
+    for name in HTTPS_PROXY https_proxy HTTP_PROXY http_proxy ALL_PROXY all_proxy; do
+        if [ -n "${!name:-}" ]; then proxies="${proxies:+$proxies }$name"; fi
+    done
+    if grep -qE 'CERTIFICATE_VERIFY_FAILED|invalid peer certificate|UnknownIssuer' "$log"; then
+        say "the package index's HTTPS certificate is not trusted here: a proxy or security product re-signs"
+        say "HTTPS with its own CA. Ask IT for that CA's .pem file, then: PIP_CERT=/path/to/ca.pem bash run.sh ${command:-setup}"
+    elif ! grep -qE 'ProxyError|tunnel error|Retrying \(Retry\(total=0|NewConnectionError|NameResolutionError|ConnectTimeoutError|ReadTimeoutError|Failed to fetch' "$log"; then
+        return 1
+    elif [ -n "$proxies" ] || grep -qE 'ProxyError|tunnel error' "$log"; then
+        # (A proxy that does not answer at all looks like no network to uv: it names no proxy.)
+        say "cannot reach the package index through the proxy ${proxies:+set in ${proxies// /, } }(it refuses or does not answer)."
+        say "set the proxy this network needs (export HTTPS_PROXY=http://host:port, from IT or the browser's settings)${proxies:+, or, if it needs none: unset $proxies}; then run the same command again"
+    else
+        say "cannot reach the package index (pypi.org, or the one PIP_INDEX_URL names): no network, or one that needs a proxy."
+        say "connect (a phone hotspot will do), or set the proxy (export HTTPS_PROXY=http://host:port); then run the same command again"
+    fi
+}
+
+# Before the first download with pip: can it reach the index at all? One request, one retry,
+# 10 s each, instead of pip's five retries of 15 s (minutes behind a proxy that does not
+# answer) before it says "from versions: none". Stops run.sh with the reason when it cannot;
+# any other failure is left to the install itself, which reports it.
+check_index() {
+    local log
+    log="$(mktemp)"
+    if ! "$1" -m pip index versions pip --retries 1 --timeout 10 --disable-pip-version-check >"$log" 2>&1 \
+        && explain_unreachable_index "$log"; then
+        rm -f "$log"
+        exit 1
+    fi
+    rm -f "$log"
+}
+
 # uv installs the same pins as pip in seconds instead of a minute. Taken from PATH, else
 # installed once with pip into a small environment of its own, kept per user and reused by
 # every clone; BOOKTOOLS_INSTALLER=pip skips it. Sets $uv, or fails (then pip does the work).
@@ -55,7 +115,9 @@ find_uv() {
     if ! "$tools/bin/uv" --version >/dev/null 2>&1; then
         say "installing uv $uv_version with pip into $tools (once for every clone; a few seconds)"
         rm -rf "$tools"
-        if ! { "$wanted_python" -m venv "$tools" && "$tools/bin/python" -m pip install --quiet "uv==$uv_version"; } >/dev/null 2>&1; then
+        if ! "$wanted_python" -m venv "$tools" >/dev/null 2>&1; then rm -rf "$tools"; return 1; fi
+        check_index "$tools/bin/python"
+        if ! "$tools/bin/python" -m pip install --quiet "uv==$uv_version" >/dev/null 2>&1; then
             rm -rf "$tools"
             return 1
         fi
@@ -108,37 +170,53 @@ make_venv() {
 }
 
 install_with_uv() {
-    say "installing the pinned packages from requirements.txt with uv ($("$uv" --version | cut -d' ' -f2), $uv)"
+    local file log
+    file="$(requirements_file "$1")"
+    log="$(mktemp)"
+    say "installing the pinned packages from $file with uv ($("$uv" --version | cut -d' ' -f2), $uv)"
     # Its summary lines and errors, not one line per package.
-    uv_run pip install --python "$python" -r requirements.txt 2>&1 | { grep -vE '^ [-+~] ' || true; } || return 1
+    if ! uv_run pip install --python "$python" -r "$file" 2>&1 | tee "$log" | { grep -vE '^ [-+~] ' || true; }; then
+        # No network is no better for pip: say why, rather than fail again, slower.
+        if explain_unreachable_index "$log"; then rm -f "$log"; exit 1; fi
+        rm -f "$log"
+        return 1
+    fi
+    rm -f "$log"
     # The side environments (booktools/installer.py) find it here: the .venv has no pip.
     ln -sfn "$uv" "$venv/bin/uv"
 }
 
 install_with_pip() {
-    say "installing the pinned packages from requirements.txt with pip (first time: a minute or two, about 750 MB)"
+    local file log
+    file="$(requirements_file "$1")"
+    if [ "$1" = learner ]; then
+        say "installing the pinned packages from $file with pip (first time: about a minute, 420 MB)"
+    else
+        say "installing the pinned packages from $file with pip (first time: a minute or two, about 750 MB)"
+    fi
+    check_index "$python"
     "$python" -m pip install --quiet --upgrade pip
     # venv seeds an old setuptools on Python 3.11, which pip would keep: the pins resolve to a
     # newer one (sphinx-togglebutton needs it), as uv installs them.
     "$python" -m pip uninstall --quiet --yes setuptools 2>/dev/null || true
-    # One line per package as it comes, and pip's errors; its own exit status decides.
-    # (pipefail: pip's failure fails the pipeline; the filter itself never does.)
-    if ! "$python" -m pip install -r requirements.txt 2>&1 \
-        | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed|ERROR|WARNING: Retrying)' || true; }; then
-        say "pip could not install requirements.txt (see above)"
+    # One line per package as it comes, and pip's errors (a build step's are indented); its own
+    # exit status decides. (pipefail: pip's failure fails the pipeline; the filter never does.)
+    log="$(mktemp)"
+    if ! "$python" -m pip install -r "$file" 2>&1 | tee "$log" \
+        | { grep --line-buffered -E '^ *(Collecting|Installing collected|Successfully installed|ERROR|WARNING: Retrying)' || true; }; then
+        explain_unreachable_index "$log" || say "pip could not install $file (see above)"
+        rm -f "$log"
         exit 1
     fi
+    rm -f "$log"
 }
 
-# What the installed .venv must match; "setup 2": a .venv set up before uv is set up anew once.
-requirements_digest() { { echo "setup 2"; cat requirements.txt pyproject.toml; } | sha256sum | cut -d' ' -f1; }
-
+# Sets .venv up with the set "$1" names ("all" or "learner"), unless it holds that set or all.
 setup() {
-    local stamp="$venv/.requirements.sha256"
-    local wanted
-    wanted="$(requirements_digest)"
+    local set="$1" stamp="$venv/.requirements.sha256" have
+    have="$(installed_set)"
     # Installed, and able to install more (the side environments): a linked uv, or pip.
-    if venv_is_usable && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] \
+    if venv_is_usable && { [ "$have" = all ] || [ "$have" = "$set" ]; } \
         && { [ -x "$venv/bin/uv" ] || "$python" -m pip --version >/dev/null 2>&1; }; then
         say "Python $(version_of "$python") in $venv"
         return 0
@@ -152,22 +230,28 @@ setup() {
     # pins no longer name, and the older versions of unpinned dependencies that still fit.
     if ! venv_is_usable; then
         if [ -e "$venv" ]; then say "$venv is broken or another Python than asked for: rebuilding it"; fi
+    elif [ "$have" = learner ]; then
+        say "$venv holds what the chapters need; this command needs all of requirements.txt: setting $venv up anew"
     elif [ -e "$stamp" ]; then
-        say "requirements.txt, pyproject.toml or run.sh's setup changed: setting $venv up anew"
+        say "the requirements, pyproject.toml or run.sh's setup changed: setting $venv up anew"
     fi
     make_venv
     say "Python $(version_of "$python") in $venv"
     rm -f "$stamp"
-    if [ -n "$uv" ] && install_with_uv; then
+    if [ -n "$uv" ] && install_with_uv "$set"; then
         :
     else
-        if [ -n "$uv" ]; then say "uv could not install requirements.txt (above): using pip instead"; fi
+        if [ -n "$uv" ]; then say "uv could not install $(requirements_file "$set") (above): using pip instead"; fi
         # A .venv that uv made has no pip: make it again with venv, which brings one.
         if ! "$python" -m pip --version >/dev/null 2>&1; then uv=""; make_venv; fi
-        install_with_pip
+        install_with_pip "$set"
     fi
-    echo "$wanted" >"$stamp"
-    say "packages installed"
+    requirements_digest "$set" >"$stamp"
+    if [ "$set" = learner ]; then
+        say "packages installed: what the chapters need ($(du -sh "$venv" | cut -f1)); test, book and student install the rest"
+    else
+        say "packages installed"
+    fi
 }
 
 # One line for a helper: nothing is installed or started, nothing secret is printed
@@ -185,11 +269,11 @@ doctor() {
         "$wanted_python" -c 'import ensurepip, venv; ensurepip.version()' 2>/dev/null || python_line="$python_line, NO ensurepip (python3-venv)"
     fi
     if venv_is_usable; then venv_line="ok ($(version_of "$python"))"; elif [ -e "$venv" ]; then venv_line="unusable (broken, or not PYTHON's version)"; else venv_line=none; fi
-    if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$(requirements_digest)" ]; then
-        packages=installed
-    else
-        packages="not installed (bash run.sh setup)"
-    fi
+    case "$(installed_set)" in
+        all) packages=installed ;;
+        learner) packages="installed: the learner set (workshop, lab)" ;;
+        *) packages="not installed (bash run.sh setup)" ;;
+    esac
     if (exec 3<>/dev/tcp/127.0.0.1/8888) 2>/dev/null; then port="8888 busy"; else port="8888 free"; fi
     proxy=none
     if [ -n "${HTTPS_PROXY:-}${https_proxy:-}${HTTP_PROXY:-}${http_proxy:-}" ]; then proxy=set; fi
@@ -209,18 +293,18 @@ command="${1:-}"
 shift || true
 case "$command" in
     lab)
-        setup
+        setup learner
         # In a container you are often root; JupyterLab refuses that unless told.
         if [ "$(id -u)" = 0 ]; then set -- --allow-root "$@"; fi
         exec "$venv/bin/jupyter" lab notebooks/ "$@"
         ;;
     book)
-        setup
+        setup all
         "$venv/bin/jupyter-book" build -W -n --keep-going . "$@"
         echo "Open _build/html/index.html"
         ;;
     test)
-        setup
+        setup all
         # The code first (configured in pyproject.toml): seconds, and clearer than a failing cell.
         "$venv/bin/ruff" check .
         "$venv/bin/mypy"
@@ -230,18 +314,18 @@ case "$command" in
         "$python" -m pytest -n 3 --dist loadscope "$@"
         ;;
     stop)
-        setup
+        setup learner
         "$python" -m booktools stop
         ;;
     student)
-        setup
+        setup all
         rm -rf _build/student
         "$python" -m booktools student-edition _build/student
         "$venv/bin/jupyter-book" build -W -n --keep-going _build/student "$@"
         echo "Open _build/student/_build/html/index.html"
         ;;
     workshop)
-        setup
+        setup learner
         # Learners work here: each chapter without its solutions, and (BOOKTOOLS_SCRATCH) the
         # chapters' scratch projects inside the folder JupyterLab serves, so that a learner
         # opens and edits a project's env.py from the file browser.
@@ -254,14 +338,14 @@ case "$command" in
         BOOKTOOLS_SCRATCH="$PWD/$learner/scratch" exec "$venv/bin/jupyter" lab "$learner" "$@"
         ;;
     bench)
-        setup
+        setup all
         "$python" -m benchmarks "$@"
         ;;
     doctor)
         doctor
         ;;
     setup)
-        setup
+        setup all
         ;;
     *)
         sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'

@@ -1,11 +1,12 @@
 """The editions without solutions keep every exercise and check, and give no answer away.
 
 The learner edition's own checks (``test_learner_chapter_...``): a learner notebook is
-valid, runs in a fresh kernel from the top to its first exercise check exactly as the
-full chapter does (every deliberate error the same error), and that check, with the
-exercise untouched, fails with an ``AssertionError`` that hints and does not answer.
-Two chapters run (1 and 4, the workshop's first exercises); the rest of each learner
-notebook depends on what the learner writes.
+valid, carries no output at all, runs in a fresh kernel from the top to its first
+exercise check exactly as the full chapter does (every deliberate error the same error),
+and that check, with the exercise untouched, fails with an ``AssertionError`` that hints
+and does not answer. Three chapters run (1 and 4, the workshop's first exercises, and 6,
+whose cells display chapter 4's answer); the rest of each learner notebook depends on
+what the learner writes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from nbclient.exceptions import CellExecutionError
 from booktools.errors import BookToolsError
 from booktools.student_edition import (
     CHECK_TAG,
+    FULL_EDITION_COMMAND,
     IN_FULL_EDITION,
+    LEARNER_EDITION_COMMAND,
     RUN_THE_CHECK,
     learner_notebook,
     make_learner,
@@ -56,6 +59,14 @@ def solution_cell_sources(notebook: Notebook) -> set[str]:
     return sources
 
 
+def displayed(cell: Any) -> str:
+    """What a code cell's outputs show as text: printed lines, and text or Markdown results."""
+    parts = [output.get("text", "") for output in cell.get("outputs", [])]
+    parts += [output.get("data", {}).get(kind, "") for output in cell.get("outputs", [])
+              for kind in ("text/plain", "text/markdown")]
+    return "\n".join("".join(part) for part in parts)
+
+
 def exercises_in(notebook: Notebook) -> int:
     return sum("{exercise-start}" in text(cell) for cell in notebook["cells"])
 
@@ -83,7 +94,7 @@ def test_student_edition_cuts_solutions_and_keeps_exercises(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_learner_edition_has_no_solutions_directives_or_answers_below_an_exercise(path: Path) -> None:
+def test_learner_edition_has_no_solutions_directives_or_outputs(path: Path) -> None:
     full = json.loads(path.read_text())
     learner = learner_notebook(full, site=SITE)
     nbformat.validate(nbformat.from_dict(learner))  # type: ignore[no-untyped-call]  # nbformat has no hints
@@ -96,12 +107,11 @@ def test_learner_edition_has_no_solutions_directives_or_answers_below_an_exercis
     assert not mentions, f"a learner has no solution to look at or run after: {mentions}"
     checks = [i for i, cell in enumerate(learner["cells"]) if CHECK_TAG in cell["metadata"].get("tags", [])]
     assert len(checks) == exercises_in(full) == sum(RUN_THE_CHECK in source for source in texts)
-    start = next((i for i, cell in enumerate(full["cells"]) if "{exercise-start}" in text(cell)), len(full["cells"]))
-    before = sum(cell["cell_type"] == "code" for cell in full["cells"][:start])
-    executed = [bool(cell["outputs"]) or cell["execution_count"] is not None
-                for cell in learner["cells"] if cell["cell_type"] == "code"]
-    assert executed == [True] * before + [False] * (len(executed) - before), (
-        "outputs are kept up to the first exercise and cleared from there on"
+    executed = [i for i, cell in enumerate(learner["cells"])
+                if cell["cell_type"] == "code" and (cell["outputs"] or cell["execution_count"] is not None)]
+    assert not executed, f"cells {executed} carry an output the learner has not produced"
+    assert not any(FULL_EDITION_COMMAND in source for source in texts), (
+        f"the learner edition is opened with {LEARNER_EDITION_COMMAND!r}; {FULL_EDITION_COMMAND!r} opens the solutions"
     )
 
 
@@ -124,11 +134,15 @@ def test_make_learner_keeps_what_a_learner_wrote(tmp_path: Path) -> None:
         make_learner(tmp_path, names=["99-none"])
 
 
-# The hint must not give the answer: what the solution writes.
+# The hint must not give the answer: what the solution writes (for chapter 6, the
+# outcome dictionary its old check printed).
 ANSWERS = {
     "01-reproduce-missinggreenlet": ("'alembic history': False", "history -i': True", "current': True"),
     "04-async-env-py": ("Base.metadata", "connectable = async_engine", "from app import"),
+    "06-alembic-init-async-template": ("': True", "': False", "\": True", "\": False"),
 }
+# What shows chapter 4's answer when a cell displays it: the engine line of the wired env.py.
+SHOWS_AN_ANSWER = {"04-async-env-py": re.compile(r"^\+\s*connectable = async_engine$", re.MULTILINE)}
 
 
 @pytest.mark.parametrize("stem", sorted(ANSWERS))
@@ -136,7 +150,9 @@ def test_learner_chapter_runs_to_its_first_check_and_fails_there_with_a_hint(ste
     (path,) = make_learner(tmp_path, names=[stem])[0]
     learner = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]  # nbformat has no hints
     check = next(i for i, cell in enumerate(learner.cells) if CHECK_TAG in cell.metadata.get("tags", []))
-    stored = [list(cell.get("outputs", [])) for cell in learner.cells]
+    # The learner notebook has no outputs: compare with the full chapter's, cell by cell.
+    full = without_solutions(json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text()))
+    stored = [cell.get("outputs", []) for cell in full["cells"] if cell["cell_type"] == "code"]
     learner.cells = learner.cells[: check + 1]
     # A database of its own: nbval may be running the full chapter on its database right now.
     setup = next(cell for cell in learner.cells if "book.start_chapter(" in cell.source)
@@ -149,7 +165,19 @@ def test_learner_chapter_runs_to_its_first_check_and_fails_there_with_a_hint(ste
     (error,) = [output for output in learner.cells[check].outputs if output.output_type == "error"]
     hint = error.evalue
     assert len(hint) > 40 and not any(answer in hint for answer in ANSWERS[stem]), hint
-    for index, cell in enumerate(learner.cells[:check]):
+    code = [cell for cell in learner.cells[:check] if cell.cell_type == "code"]
+    for index, cell in enumerate(code):
         expected = [output["ename"] for output in stored[index] if output["output_type"] == "error"]
         got = [output.ename for output in cell.get("outputs", []) if output.output_type == "error"]
-        assert got == expected, f"cell {index}: errors {got}, the full chapter's {expected}"
+        assert got == expected, f"code cell {index}: errors {got}, the full chapter's {expected}"
+    # A cell that displays another chapter's answer says so first, linking that chapter.
+    markdown = ""
+    for cell in learner.cells[:check]:
+        if cell.cell_type == "markdown":
+            markdown = cell.source
+            continue
+        for chapter, answer in SHOWS_AN_ANSWER.items():
+            if chapter != stem and answer.search(displayed(cell)):
+                assert "answer" in markdown and f"({chapter}.ipynb)" in markdown, (
+                    f"{cell.source!r} shows {chapter}'s answer; the Markdown before it does not say so"
+                )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from IPython.display import Markdown
 
-from booktools.postgres import Driver, get_server
+from booktools.postgres import SPECIAL_ROLE, Driver, get_server
 from booktools.project import ScratchProject
 
 PASSED = "✔ Right."
@@ -58,14 +58,20 @@ def file_link(project: ScratchProject, relative: str) -> Markdown:
     there) the link is relative to the notebook, so clicking it opens the file in
     a JupyterLab editor tab. Elsewhere the text names the file, not this machine's
     temporary folder.
+
+    Where the learner works, the file becomes theirs (``booktools.learner``): the
+    version they edited in an earlier run replaces the one the chapter just
+    generated (a line says so), and the project's later cells wait for the check.
     """
+    note = project.learner.hand_out(relative) if project.learner is not None else None
     target = project.path(relative)
     try:
         link = os.path.relpath(target.resolve(), Path.cwd().resolve())
     except ValueError:
         link = ""
     if link and not link.startswith(".."):
-        return Markdown(f"Open [`{relative}`]({link}) (a JupyterLab editor tab), edit it, save it (*Ctrl+S*).")
+        opening = f"Open [`{relative}`]({link}) (a JupyterLab editor tab), edit it, save it (*Ctrl+S*)."
+        return Markdown(f"{opening}\n\n{note}" if note else opening)
     return Markdown(
         f"`{relative}` is in this chapter's scratch project, outside JupyterLab's folder here; "
         "`bash run.sh workshop` puts it where JupyterLab's file browser shows it."
@@ -82,9 +88,13 @@ ENV_PY_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"password authentication failed|InvalidPasswordError"),
      "The server refused the password: was the URL rendered with its password hidden (`***`)?"),
     (re.compile(r"invalid interpolation syntax"),
-     "ConfigParser read a `%` in the URL as interpolation: set_main_option() needs each `%` doubled."),
+     "ConfigParser read a `%` in the URL as interpolation (the check's database has a password with `%` "
+     "in it): a URL given to set_main_option() needs each `%` doubled; an engine needs no URL in alembic.ini."),
     (re.compile(r"MissingGreenlet"),
      "A synchronous engine met the async driver: connect with an AsyncEngine, through the template's run_sync."),
+    (re.compile(r"KeyError: 'url'"),
+     "env.py looked for sqlalchemy.url in alembic.ini, which has none: env.py should connect the way "
+     "the application does."),
     (re.compile(r"does not provide a MetaData object|New upgrade operations detected"),
      "Autogenerate does not see the application's tables: which variable in env.py tells Alembic "
      "about the models?"),
@@ -103,14 +113,29 @@ def check_env_py(project: ScratchProject, *, driver: Driver = Driver.ASYNCPG) ->
     """Run the learner's ``env.py``: autogenerate, ``alembic upgrade head``, ``alembic check``.
 
     They run on a copy of the project (the same ``app.py``, ``alembic.ini`` and
-    ``migrations/``, no revisions) against a fresh database of its own, so the
-    check can be re-run after every edit and leaves the chapter's project and
-    database as they were. A failure raises ``AssertionError`` naming the command,
-    its error line and a hint.
+    ``migrations/``, no revisions) against a fresh database of its own (one per
+    chapter, made again each time), so the check can be re-run after every edit and
+    leaves the chapter's project and database as they were; the copy is removed
+    when the check ends. A failure raises ``AssertionError`` naming the command, its
+    error line and a hint. A pass lets the project's later cells use the learner's
+    files (``booktools.learner``).
     """
-    name = f"{project.root.name.rsplit('-', 1)[0]}-check"
-    database = get_server().fresh_database(name)
+    name = f"{project.name}-check"
+    # Owned by the role whose password needs URL-encoding (``p@ss%w:rd/#1``): an env.py
+    # that only works for the book's plain password, e.g. one that passes the URL through
+    # ConfigParser unescaped, fails here as it would on many a real server (chapter 9).
+    database = get_server().fresh_database(name, owner=SPECIAL_ROLE)
     trial = ScratchProject.create(name, app_database_url=database.url(driver))
+    try:
+        _run_env_py_check(project, trial)
+    finally:
+        shutil.rmtree(trial.root, ignore_errors=True)
+    if project.learner is not None:
+        project.learner.passed()
+    print("✔ Right: your env.py migrates the application and alembic check finds nothing left to do.")
+
+
+def _run_env_py_check(project: ScratchProject, trial: ScratchProject) -> None:
     shutil.copy(project.path("app.py"), trial.path("app.py"))
     shutil.copy(project.path("alembic.ini"), trial.path("alembic.ini"))
     shutil.copytree(project.path("migrations"), trial.path("migrations"),
@@ -132,4 +157,3 @@ def check_env_py(project: ScratchProject, *, driver: Driver = Driver.ASYNCPG) ->
             )
             raise AssertionError(f"`alembic {arguments[0]}` failed with your env.py: {error}\n→ {hint}")
         print(f"✔ alembic {' '.join(arguments)}")
-    print("✔ Right: your env.py migrates the application and alembic check finds nothing left to do.")

@@ -67,9 +67,13 @@ def start_chapter(
 
 
 def start_chapter_without_postgres(name: str, *, app_database_url: str, app: str | None = "users") -> ScratchProject:
-    """Trimmed tracebacks and a scratch project whose app connects to ``app_database_url``."""
+    """Trimmed tracebacks and the chapter's scratch project, whose app connects to ``app_database_url``.
+
+    Where the learner works (``bash run.sh workshop``), the project is ``scratch/<name>``, and
+    the files a cell gives the learner (``file_link``) are kept across runs (``booktools.learner``).
+    """
     install_in_ipython()
-    project = ScratchProject.create(name, app_database_url=app_database_url)
+    project = ScratchProject.for_chapter(name, app_database_url=app_database_url)
     if app is not None:
         project.add_app(app)
     return project

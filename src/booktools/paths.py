@@ -53,16 +53,39 @@ def scratch_parent() -> Path:
     return Path(os.environ.get(SCRATCH_ENV) or Path(tempfile.gettempdir()) / f"booktools-scratch-{os.geteuid()}")
 
 
-def new_scratch_folder(prefix: str) -> Path:
-    """A new, empty folder under ``scratch_parent()``.
+def new_scratch_folder(prefix: str, *, hidden: bool = False) -> Path:
+    """A new, empty folder under ``scratch_parent()``; ``hidden``: its name starts with a dot.
 
     A test run's parent (``SCRATCH_ENV``) is made by the run; the per-account
-    default is made here, as a private folder.
+    default is made here, as a private folder. JupyterLab's file browser does not
+    list a hidden folder.
     """
     parent = scratch_parent()
     if SCRATCH_ENV not in os.environ:
         private_folder(parent.name)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    return Path(tempfile.mkdtemp(prefix=f".{prefix}" if hidden else prefix, dir=parent))
+
+
+def learners_scratch() -> bool:
+    """Whether scratch projects are the learner's: ``SCRATCH_ENV`` names a folder inside the current one.
+
+    ``bash run.sh workshop`` sets it to ``_build/learner/scratch``, and JupyterLab runs each
+    kernel in the notebook's folder, ``_build/learner``: the file browser shows the projects
+    and the learner edits their files there. A test run's scratch folder and the per-account
+    default are outside the folder the notebooks run in.
+    """
+    value = os.environ.get(SCRATCH_ENV)
+    if not value:
+        return False
+    try:
+        Path(value).resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return False
+    return True
+
+
+KEPT_FOLDER = ".kept"
+"""Under the learner's scratch folder, hidden: each chapter's files kept for the learner (``booktools.learner``)."""
 
 
 @contextlib.contextmanager

@@ -19,7 +19,8 @@ from IPython.display import Markdown
 
 from booktools import forkserver
 from booktools.errors import BookToolsError, CommandFailed
-from booktools.paths import new_scratch_folder
+from booktools.learner import LearnerFiles
+from booktools.paths import learners_scratch, new_scratch_folder
 from booktools.tracebacks import trim
 
 if TYPE_CHECKING:
@@ -80,18 +81,50 @@ class ScratchProject:
     shown with the folder's path cut off, so outputs do not depend on the machine.
     """
 
-    def __init__(self, root: Path, *, app_database_url: str) -> None:
+    def __init__(
+        self, root: Path, *, app_database_url: str, name: str | None = None, learner: LearnerFiles | None = None
+    ) -> None:
         self.root = root
         self.app_database_url = app_database_url
+        self.name = name or root.name
+        self.learner = learner
+        """Where the learner works, the chapter's project: the files it gave the learner (``booktools.learner``)."""
 
     @classmethod
     def create(cls, name: str, *, app_database_url: str) -> ScratchProject:
-        root = new_scratch_folder(f"{name}-")
+        """A new, empty project folder, removed when this Python exits.
+
+        Where the learner works (``learners_scratch()``) its name starts with a dot: the
+        file browser shows the learner the chapter's own project, not every throwaway one.
+        """
+        root = new_scratch_folder(f"{name}-", hidden=learners_scratch())
         atexit.register(shutil.rmtree, root, ignore_errors=True)
-        return cls(root, app_database_url=app_database_url)
+        return cls(root, app_database_url=app_database_url, name=name)
+
+    @classmethod
+    def for_chapter(cls, name: str, *, app_database_url: str) -> ScratchProject:
+        """The chapter's own project: as ``create``, except where the learner works.
+
+        There it is always ``scratch/<name>``, emptied at each start and kept after
+        exit, and the files the chapter gave the learner are theirs (``booktools.learner``).
+        """
+        if not learners_scratch():
+            return cls.create(name, app_database_url=app_database_url)
+        learner = LearnerFiles.start(name)
+        return cls(learner.root, app_database_url=app_database_url, name=name, learner=learner)
+
+    def _may_use(self) -> None:
+        """Refuse to run or change anything while a file given to the learner has not passed its check."""
+        if self.learner is not None:
+            self.learner.require_checked()
 
     def environ(self) -> dict[str, str]:
-        """The commands' environment: this process's, plus the app's URL, made repeatable."""
+        """The commands' environment: this process's, plus the app's URL, made repeatable.
+
+        Every command run in the project asks for it: where a learner's file has not
+        passed its check yet, this raises ``NotChecked`` (``booktools.learner``).
+        """
+        self._may_use()
         return {
             **os.environ,
             APP_URL_ENV: self.app_database_url,
@@ -107,6 +140,7 @@ class ScratchProject:
         """
         from alembic.config import Config
 
+        self._may_use()
         os.environ[APP_URL_ENV] = self.app_database_url
         sys.modules.pop("app", None)
         if str(self.root) in sys.path:
@@ -118,6 +152,7 @@ class ScratchProject:
         """Copy a sample application in as ``app.py``."""
         if sample not in SAMPLE_APPS:
             raise BookToolsError(f"No sample app {sample!r}; known: {', '.join(SAMPLE_APPS)}.")
+        self._may_use()
         target = self.root / "app.py"
         target.write_text(files("booktools.apps").joinpath(f"{sample}.py").read_text())
         return target
@@ -125,6 +160,7 @@ class ScratchProject:
     def use_env(self, variant: str) -> None:
         """Copy an ``env_examples/`` variant in: ``alembic.ini`` and ``migrations/``."""
         source = env_example(variant)
+        self._may_use()
         shutil.copy(source / "alembic.ini", self.root / "alembic.ini")
         shutil.rmtree(self.root / "migrations", ignore_errors=True)
         shutil.copytree(source / "migrations", self.root / "migrations",
@@ -132,6 +168,7 @@ class ScratchProject:
 
     def use_env_py(self, variant: str) -> str:
         """Put a variant's ``env.py`` over ours; return the ``env.py`` it replaced."""
+        self._may_use()
         target = self.root / "migrations" / "env.py"
         before = target.read_text()
         shutil.copy(env_example(variant) / "migrations" / "env.py", target)
@@ -144,6 +181,7 @@ class ScratchProject:
         return self.path(relative).read_text()
 
     def write(self, relative: str, text: str) -> Path:
+        self._may_use()
         target = self.path(relative)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)

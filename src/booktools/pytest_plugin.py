@@ -6,6 +6,9 @@ xdist workers and nbval kernels, which inherit the environment, share them; all 
 when pytest ends. With ``DATABASE_URL`` set no server is started: tests and notebooks use
 that one. The fork server (``booktools.forkserver``) saves each worker and kernel starting
 and importing one of its own.
+
+While nbval runs a chapter, each exercise's check also runs with wrong answers first, in the
+chapter's kernel (``booktools.exercise_attempts``): an item of its own before the solution.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import tempfile
 
 import pytest
 
-from booktools import forkserver
+from booktools import exercise_attempts, forkserver
 from booktools.paths import SCRATCH_ENV
 from booktools.postgres import STATE_ENV, embedded_postgres
 from booktools.project import command_environ
@@ -45,3 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):
         _run.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items[:] = exercise_attempts.with_wrong_answers(items)

@@ -3,8 +3,13 @@
 **The learner edition** (``bash run.sh workshop``, or ``python -m booktools.student_edition
 DEST``) is what learners open in JupyterLab: every chapter notebook, each exercise kept as
 plain Markdown (no MyST directive lines, which JupyterLab would show raw), its solution
-cells gone, and every output cleared from the first exercise on, so that nothing below an
-exercise shows its answer and the check cells fail until the learner has done the work.
+cells gone, and no stored output or execution count in any cell: every output a learner
+sees is one their own run produced. A stored output sits under its cell before the
+learner runs it, showing a result they have not produced (the setup check's ✔ lines
+describe the author's machine) or an answer (a chapter may display an earlier
+exercise's answer). The check cells fail until the learner has done the work.
+``bash run.sh lab`` becomes ``bash run.sh workshop``, the command that opens this
+edition (``lab`` opens the full one, solutions included).
 Links to the book's prose pages (``../book/*.md``), which JupyterLab cannot open from a
 copy of ``notebooks/``, point to the published book (``html.baseurl`` in ``_config.yml``).
 Notebooks already in DEST are kept: they hold the learner's work.
@@ -36,6 +41,8 @@ EXERCISE_START = re.compile(r"```\{exercise-start\}\n(?::[\w-]+:.*\n)*```\n*")
 EXERCISE_END = "```{exercise-end}\n```"
 IN_FULL_EDITION = "*The solution is in the full edition of the book.*"
 RUN_THE_CHECK = "*Then run the next cell: it checks your work and, until it is right, says where to look.*"
+FULL_EDITION_COMMAND = "bash run.sh lab"
+LEARNER_EDITION_COMMAND = "bash run.sh workshop"
 CHECK_TAG = "exercise-check"
 """Tag of a learner notebook's check cells (the code cell after each removed solution)."""
 
@@ -124,11 +131,9 @@ def learner_notebook(notebook: dict[str, Any], *, site: str) -> dict[str, Any]:
     Markdown cell, where JupyterLab would show it as raw text.
     """
     cells: list[dict[str, Any]] = []
-    exercise_seen = False
     for role, cell in _split_solutions(notebook):
-        exercise_seen = exercise_seen or "{exercise-start}" in _text(cell)
         if cell["cell_type"] == "markdown":
-            text = _for_jupyterlab(_text(cell), site)
+            text = _for_jupyterlab(_text(cell), site).replace(FULL_EDITION_COMMAND, LEARNER_EDITION_COMMAND)
             if role == "opening":
                 text = f"{text}\n\n{RUN_THE_CHECK}".strip()
             leftover = DIRECTIVE.search(text)
@@ -140,7 +145,8 @@ def learner_notebook(notebook: dict[str, Any], *, site: str) -> dict[str, Any]:
         if role == "check":
             tags = [*cell.get("metadata", {}).get("tags", []), CHECK_TAG]
             cell = {**cell, "metadata": {**cell.get("metadata", {}), "tags": tags}}
-        cells.append(_unexecuted(cell) if exercise_seen else cell)
+        source = _text(cell).replace(FULL_EDITION_COMMAND, LEARNER_EDITION_COMMAND)
+        cells.append(_unexecuted({**cell, "source": source}))
     return {**notebook, "cells": cells}
 
 
