@@ -171,6 +171,24 @@ def test_a_second_command_at_once_needs_no_new_server(make_project: ProjectFacto
     forkserver._close_servers()
 
 
+def test_warm_up_starts_the_server_the_first_command_then_uses(make_project: ProjectFactory,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``start_chapter`` warms the server up while it makes the database: the chapter's first
+    command waits for that server instead of starting a second one."""
+    monkeypatch.delenv(forkserver.SHARED_ENV, raising=False)  # a server of our own, as a kernel has
+    project = make_project(env="async")
+    project.write("migrations/env.py", "import os\nprint(os.getpgrp())\n")
+    environ = command_environ(project.environ())
+    forkserver._close_servers()
+    forkserver.warm_up(environ)
+    assert forkserver._starting or forkserver._idle, "warm_up started no server"
+    result = forkserver.run_python(["-m", "alembic", "current"], cwd=str(project.root), environ=environ, timeout=60)
+    assert result.returncode == 0, result.output
+    started = {server._process.pid for pool in forkserver._idle.values() for server in pool if server._process}
+    assert {int(result.output.split()[-1])} == started, f"servers started: {started}"
+    forkserver._close_servers()
+
+
 INTERRUPTED_CLIENT = """\
 import os, signal
 # Python's own Ctrl-C handler, whatever this process inherited: started with SIGINT ignored (a

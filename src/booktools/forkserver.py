@@ -342,7 +342,9 @@ _idle_lock = threading.Lock()
 _cannot_fork: set[str] = set()
 """Keys whose server could not import what it preloads."""
 _starting: set[str] = set()
-"""Keys whose server starts in the background (``SCRIPT_EXTRAS``)."""
+"""Keys whose server starts in the background (``warm_up``, ``SCRIPT_EXTRAS``)."""
+_started = threading.Condition(_idle_lock)
+"""Notified when a server started in the background is ready (or could not start)."""
 
 
 def _close_servers() -> None:
@@ -381,6 +383,8 @@ def run_python(arguments: Sequence[str], *, cwd: str, environ: Mapping[str, str]
             raise CommandTimeout(f"killed after {timeout} s") from error
         return Completed(process.returncode, process.stdout)
     with _idle_lock:
+        while key in _starting and not _idle.get(key):
+            _started.wait()  # warm_up() is starting it: sooner than starting another
         pool = _idle.setdefault(key, [])
         server = pool.pop() if pool else None
     if server is None or not server.alive():
@@ -441,14 +445,30 @@ def _with_script_extras(invocation: _Invocation, cwd: str, environ: Mapping[str,
 def _start_in_background(key: str, flags: Sequence[str], preload: Sequence[str], environ: Mapping[str, str]) -> None:
     try:
         servers = _Server.start_group(flags, preload, environ, size=2)
-    except Exception:  # noqa: BLE001  # _CannotFork, or no process at all: the usual server serves
+    except Exception:  # noqa: BLE001  # _CannotFork, or no process at all: new processes, or the usual server
         with _idle_lock:
             _cannot_fork.add(key)
             _starting.discard(key)
+            _started.notify_all()
         return
     with _idle_lock:
         _idle.setdefault(key, []).extend(servers)
         _starting.discard(key)
+        _started.notify_all()
+
+
+def warm_up(environ: Mapping[str, str], preload: Sequence[str] = PRELOADED) -> None:
+    """Start, in the background, the server that the first ``python -m alembic`` (or pytest run, or
+    script) run with ``environ`` will want, so that it need not wait for its imports; nothing if a
+    test run shares one, or one is ready or starting already."""
+    if sys.platform != "linux" or environ.get(DISABLE_ENV) == "0" or SHARED_ENV in os.environ:
+        return
+    key = _key((), preload, environ)
+    with _idle_lock:
+        if _idle.get(key) or key in _starting or key in _cannot_fork:
+            return
+        _starting.add(key)
+    threading.Thread(target=_start_in_background, args=(key, (), tuple(preload), dict(environ)), daemon=True).start()
 
 
 def _put_back(key: str, server: _Server) -> None:
