@@ -12,7 +12,7 @@
 #                       and open JupyterLab on them; --build-only: only write them; --no-browser
 #   bash run.sh doctor  print one line about this machine (sets nothing up), to paste to a helper
 #   bash run.sh bench   measure, each goal pass/fail: setup, clone → chapter 1, chapters, .ci/run (--quick)
-#   bash run.sh setup   only set up .venv (with uv when it can: from PATH, or installed once with pip)
+#   bash run.sh setup   only set up .venv (with uv when it can), or put back its pins if packages left them
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -211,6 +211,23 @@ install_with_pip() {
     rm -f "$log"
 }
 
+# A set-up .venv whose packages left their pins (a `%pip install -U` in a kernel, a package
+# removed by hand): install the pins of the set it holds ("$1") again, into the same .venv, so
+# that a JupyterLab running from it keeps running (a restarted kernel then has the pins).
+repin() {
+    local file differing
+    file="$(requirements_file "$1")"
+    differing="$("$python" -m booktools.requirements "$file" 2>&1)" && return 0
+    say "$venv differs from $file: ${differing:-booktools cannot be imported}"
+    if [ -x "$venv/bin/uv" ]; then
+        uv="$(readlink -f "$venv/bin/uv")"
+        install_with_uv "$1" || { say "uv could not install the pins again (above)"; exit 1; }
+    else
+        install_with_pip "$1"
+    fi
+    say "the pins are installed again: restart any kernel that imported the others (Kernel → Restart Kernel)"
+}
+
 # Sets .venv up with the set "$1" names ("all" or "learner"), unless it holds that set or all.
 setup() {
     local set="$1" stamp="$venv/.requirements.sha256" have
@@ -219,6 +236,7 @@ setup() {
     if venv_is_usable && { [ "$have" = all ] || [ "$have" = "$set" ]; } \
         && { [ -x "$venv/bin/uv" ] || "$python" -m pip --version >/dev/null 2>&1; }; then
         say "Python $(version_of "$python") in $venv"
+        repin "$have"
         return 0
     fi
     check_wanted_python
@@ -345,7 +363,8 @@ case "$command" in
         doctor
         ;;
     setup)
-        setup all
+        # A learner's .venv (workshop) stays one: its pins are checked and put back if they left.
+        if [ "$(installed_set)" = learner ]; then setup learner; else setup all; fi
         ;;
     *)
         sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'

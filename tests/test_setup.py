@@ -243,3 +243,24 @@ def test_a_proxy_that_refuses_gets_one_clear_line_within_seconds(way: str, tmp_p
     assert not any("could not install" in line or "using pip instead" in line for line in said), completed.stderr
     assert elapsed < 30, f"{elapsed:.0f} s before run.sh gave up"
     assert f"`{PROXY_REFUSES}`" in (ROOT / "book" / "instructor-notes.md").read_text()
+
+
+def test_setup_installs_the_pins_again_into_a_venv_whose_packages_left_them(tmp_path: Path) -> None:
+    """What the setup check's ✘ hint promises: after a `%pip install -U`, `bash run.sh setup` puts the pins back."""
+    uv = ROOT / ".venv" / "bin" / "uv"
+    if not uv.exists():
+        pytest.skip("this .venv was set up with pip: a second one would take a minute (uv makes it in seconds)")
+    environ = {**os.environ, "VENV": str(tmp_path / "venv")}
+    setup = ["bash", str(ROOT / "run.sh"), "setup"]
+    subprocess.run(setup, env=environ, capture_output=True, text=True, check=True, timeout=300)
+    python = tmp_path / "venv" / "bin" / "python"
+    pinned = pins(REQUIREMENTS)["types-psutil"]
+    subprocess.run([str(uv), "pip", "install", "--quiet", "--python", str(python), "types-psutil==6.0.0.20240621"],
+                   check=True, timeout=120)
+    completed = subprocess.run(setup, env=environ, capture_output=True, text=True, check=False, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert f"run.sh: {tmp_path / 'venv'} differs from requirements.txt: types-psutil 6.0.0.20240621 (pinned {pinned})" \
+        in completed.stderr.splitlines()
+    again = subprocess.run([str(python), "-m", "booktools.requirements", str(REQUIREMENTS)],
+                           capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stdout

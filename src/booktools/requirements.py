@@ -58,3 +58,28 @@ def for_the_chapters(requirements: Path) -> list[str]:
         if not (pin and pin["name"] in LAB_TEST_AND_BOOK_TOOLS):
             wanted.extend(line.split())
     return wanted
+
+
+def differing(requirements: Path) -> dict[str, tuple[str, str | None]]:
+    """Each pin whose installed version is another (or none): name → (pinned, installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, tuple[str, str | None]] = {}
+    for name, pinned in pins(requirements).items():
+        try:
+            installed: str | None = version(name)
+        except PackageNotFoundError:
+            installed = None
+        if installed != pinned:
+            found[name] = (pinned, installed)
+    return found
+
+
+if __name__ == "__main__":
+    # ``python -m booktools.requirements FILE``: run.sh asks whether a set-up .venv still holds
+    # the pins (a `%pip install -U` in a kernel changes them). Prints what differs; exit 1 then.
+    import sys
+
+    changed = differing(Path(sys.argv[1]))
+    print(", ".join(f"{name} {installed or 'missing'} (pinned {pinned})" for name, (pinned, installed) in changed.items()))
+    sys.exit(1 if changed else 0)
