@@ -81,5 +81,6 @@ if __name__ == "__main__":
     import sys
 
     changed = differing(Path(sys.argv[1]))
-    print(", ".join(f"{name} {installed or 'missing'} (pinned {pinned})" for name, (pinned, installed) in changed.items()))
+    print(", ".join(f"{name} {installed or 'missing'} (pinned {pinned})"
+                    for name, (pinned, installed) in changed.items()))
     sys.exit(1 if changed else 0)
