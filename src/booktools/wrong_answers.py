@@ -186,6 +186,13 @@ WRONG_ANSWERS: dict[str, tuple[WrongAnswer, ...]] = {
             "    return sorted(order.customer.email for order in orders)\n",
             hint=r"lazy load, which raised MissingGreenlet",
         ),
+        # The chapter's awaitable_attrs, on Order, which does not mix in AsyncAttrs.
+        WrongAnswer(
+            "async def order_emails(session):\n"
+            "    orders = await session.scalars(select(app.Order))\n"
+            "    return sorted([(await order.awaitable_attrs.customer).email for order in orders])\n",
+            hint=r"no attribute 'awaitable_attrs'.*Only a model that mixes in AsyncAttrs",
+        ),
     ),
     # 11: offline mode taken to need a connection, like online.
     "ex-offline-mode-broken-env": (
@@ -237,6 +244,15 @@ WRONG_ANSWERS: dict[str, tuple[WrongAnswer, ...]] = {
             "    await session.commit()\n"
             "    return read\n",
             hint=r"Not quite: got .*as the database has them after your commit",
+        ),
+        # awaitable_attrs (chapter 10) on a model without AsyncAttrs.
+        WrongAnswer(
+            "async def mark_paid(session, email):\n"
+            "    order = await session.scalar(select(app.Order).where(app.Order.customer.has(email=email)))\n"
+            "    order.status = app.OrderStatus.paid\n"
+            "    await session.commit()\n"
+            "    return await order.awaitable_attrs.status, await order.awaitable_attrs.updated_at\n",
+            hint=r"no attribute 'awaitable_attrs'.*Only a model that mixes in AsyncAttrs",
         ),
     ),
     # 17: the statement without a loader option: validation reads the lazy `orders`.
