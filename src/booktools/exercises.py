@@ -7,6 +7,7 @@ learner has done the exercise; their message says where to look, not what to wri
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import re
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from IPython.display import Markdown
 
-from booktools.postgres import SPECIAL_ROLE, Driver, get_server
+from booktools.errors import BookToolsError
+from booktools.postgres import SPECIAL_ROLE, Database, Driver, get_server
 from booktools.project import ScratchProject
 
 PASSED = "✔ Right."
@@ -119,15 +121,22 @@ def check_env_py(project: ScratchProject, *, driver: Driver = Driver.ASYNCPG) ->
     when the check ends. A failure raises ``AssertionError`` naming the command, its
     error line and a hint. A pass lets the project's later cells use the learner's
     files (``booktools.learner``).
+
+    The copy's application engine carries what its URL does not: a ``search_path`` to a
+    schema of its own (``APP_SCHEMA``), as an application's ``connect_args`` would. Only an
+    ``env.py`` that migrates with that engine creates the tables there; one that builds a
+    second engine from the URL, even with the password intact, creates them elsewhere.
     """
     name = f"{project.name}-check"
     # Owned by the role whose password needs URL-encoding (``p@ss%w:rd/#1``): an env.py
     # that only works for the book's plain password, e.g. one that passes the URL through
     # ConfigParser unescaped, fails here as it would on many a real server (chapter 9).
     database = get_server().fresh_database(name, owner=SPECIAL_ROLE)
+    with contextlib.closing(database.server.connect_admin(database.name)) as connection, connection.cursor() as cursor:
+        cursor.execute(f'CREATE SCHEMA {APP_SCHEMA} AUTHORIZATION "{database.owner.name}"')
     trial = ScratchProject.create(name, app_database_url=database.url(driver))
     try:
-        _run_env_py_check(project, trial)
+        _run_env_py_check(project, trial, database)
     finally:
         shutil.rmtree(trial.root, ignore_errors=True)
     if project.learner is not None:
@@ -135,8 +144,20 @@ def check_env_py(project: ScratchProject, *, driver: Driver = Driver.ASYNCPG) ->
     print("✔ Right: your env.py migrates the application and alembic check finds nothing left to do.")
 
 
-def _run_env_py_check(project: ScratchProject, trial: ScratchProject) -> None:
-    shutil.copy(project.path("app.py"), trial.path("app.py"))
+APP_SCHEMA = "app_schema"
+"""Where the check's application engine (and only it) puts the tables: its ``search_path``."""
+APP_ENGINE = 'create_async_engine(os.environ["APP_DATABASE_URL"])'
+APP_ENGINE_WITH_SETTING = (
+    f'create_async_engine(os.environ["APP_DATABASE_URL"], '
+    f'connect_args={{"server_settings": {{"search_path": "{APP_SCHEMA}"}}}})'
+)
+
+
+def _run_env_py_check(project: ScratchProject, trial: ScratchProject, database: Database) -> None:
+    app = project.read("app.py")
+    if APP_ENGINE not in app:
+        raise BookToolsError(f"check_env_py expects the book's app.py, whose engine is {APP_ENGINE}.")
+    trial.write("app.py", app.replace(APP_ENGINE, APP_ENGINE_WITH_SETTING))
     shutil.copy(project.path("alembic.ini"), trial.path("alembic.ini"))
     shutil.copytree(project.path("migrations"), trial.path("migrations"),
                     ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"))
@@ -157,3 +178,19 @@ def _run_env_py_check(project: ScratchProject, trial: ScratchProject) -> None:
             )
             raise AssertionError(f"`alembic {arguments[0]}` failed with your env.py: {error}\n→ {hint}")
         print(f"✔ alembic {' '.join(arguments)}")
+        if arguments[0] == "upgrade":
+            _require_the_apps_engine(database)
+
+
+def _require_the_apps_engine(database: Database) -> None:
+    with contextlib.closing(database.server.connect_admin(database.name)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT table_schema FROM information_schema.tables WHERE table_name = 'users'")
+        schemas = sorted(row[0] for row in cursor.fetchall())
+    if schemas != [APP_SCHEMA]:
+        raise AssertionError(
+            f"`alembic upgrade` put `users` in {', '.join(schemas) or 'no schema'}, not in {APP_SCHEMA}, "
+            "where the application's engine puts its tables: the check gave that engine a connection setting "
+            "(a search_path) that its URL does not carry, and your env.py migrated without it.\n"
+            "→ A second engine built from the application's URL loses its connect_args, server_settings and "
+            "creator: which engine should env.py connect with?"
+        )

@@ -77,7 +77,8 @@ WRONG_ANSWERS: dict[str, tuple[WrongAnswer, ...]] = {
         ),
     ),
     # 04: the check run before editing env.py; then the app's engine wired and the models forgotten;
-    # then the models wired and the URL passed through ConfigParser (chapter 9's trap).
+    # then the models wired and the URL passed through ConfigParser (chapter 9's trap); then that
+    # URL escaped, a second engine still.
     "ex-async-env-py-wire": (
         WrongAnswer("", hint=r"`alembic revision` failed with your env\.py.*placeholder URL"),
         WrongAnswer(
@@ -95,6 +96,17 @@ WRONG_ANSWERS: dict[str, tuple[WrongAnswer, ...]] = {
             '"import os\\nfrom app import Base\\n\\ntarget_metadata = Base.metadata\\n'
             'config.set_main_option(\\"sqlalchemy.url\\", os.environ[\\"APP_DATABASE_URL\\"])\\n"))\n',
             hint=r"`alembic revision` failed with your env\.py.*invalid interpolation.*needs each `%` doubled",
+            undo='project.write("migrations/env.py", _generated)\n',
+        ),
+        # That hint followed: each `%` doubled, the template's second engine kept. It connects,
+        # with the URL's password but without the application engine's connection settings.
+        WrongAnswer(
+            '_generated = project.read("migrations/env.py")\n'
+            'project.write("migrations/env.py", _generated.replace("target_metadata = None\\n", '
+            '"from app import Base, async_engine\\n\\ntarget_metadata = Base.metadata\\n'
+            'config.set_main_option(\\"sqlalchemy.url\\", '
+            'async_engine.url.render_as_string(hide_password=False).replace(\\"%\\", \\"%%\\"))\\n"))\n',
+            hint=r"`alembic upgrade` put `users` in public, not in app_schema.*which engine should env\.py",
             undo='project.write("migrations/env.py", _generated)\n',
         ),
     ),
