@@ -24,11 +24,10 @@ from typing import Any
 
 import pytest
 
+from booktools.student_edition import split_solutions
 from booktools.wrong_answers import WRONG_ANSWERS, WrongAnswer
 
 EXERCISE_LABEL = re.compile(r"```\{exercise-start\}\n(?:.*\n)*?:label:\s*(?P<label>[\w-]+)")
-SOLUTION_START = "```{solution-start}"
-SOLUTION_END = "```{solution-end}"
 SHORTEST_ANSWER = 4
 """A shorter string of a solution (``"%"``, ``"2.0"``) also occurs in hints that do not give it away."""
 
@@ -53,37 +52,33 @@ def _source(cell: Mapping[str, Any]) -> str:
 
 
 def exercises(cells: Sequence[Mapping[str, Any]]) -> list[Exercise]:
-    """The exercises of a notebook's cells, in order.
+    """The exercises of a notebook's cells, in order, as the learner edition splits them
+    (``booktools.student_edition.split_solutions``).
 
-    An exercise starts at the Markdown cell with ``exercise-start`` (its ``:label:``), its
-    solution's code cells lie between ``solution-start`` and ``solution-end``, and its check
-    is the first code cell after that, as ``booktools.student_edition`` reads them.
+    An exercise starts at the Markdown cell with ``exercise-start`` (its ``:label:``); what
+    follows up to the solution is its question; its check is the code cell after the solution.
     """
     found: list[Exercise] = []
     label: str | None = None
     question: list[str] = []
     solution: list[tuple[int, str]] = []
-    in_solution = after_solution = False
-    for index, cell in enumerate(cells):
+    for role, index, cell in split_solutions([dict(cell) for cell in cells]):
         text = _source(cell)
+        if role == "solution":
+            if cell["cell_type"] == "code":
+                solution.append((index, text))
+            continue
         start = EXERCISE_LABEL.search(text)
         if start:
             label, question, solution = start["label"], [], []
-        if SOLUTION_START in text:
-            question.append(text.split(SOLUTION_START)[0])
-            in_solution = True
-        elif in_solution and cell["cell_type"] == "code":
-            solution.append((index, text))
-        elif not in_solution and label is not None and not after_solution:
-            question.append(text)
-        if in_solution and SOLUTION_END in text:
-            in_solution, after_solution = False, True
-        elif after_solution and cell["cell_type"] == "code":
+        if role == "check":
             if label is None or not solution:
                 raise ValueError(f"cell {index}: a check without an exercise label or a solution code cell")
             found.append(Exercise(label, "\n".join(question), tuple(source for _, source in solution),
                                   solution[0][0], index, text))
-            label, after_solution = None, False
+            label = None
+        elif label is not None and not solution:
+            question.append(text)
     return found
 
 

@@ -56,34 +56,36 @@ def _text(cell: dict[str, Any]) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-def _split_solutions(notebook: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Each cell with its role: ``cell``, ``solution`` (dropped), ``check`` (the code cell after one).
+def split_solutions(cells: Sequence[dict[str, Any]]) -> list[tuple[str, int, dict[str, Any]]]:
+    """Each cell with its role and index: ``cell``, ``opening``, ``solution``, ``check``.
 
-    A solution's opening cell keeps what precedes ``solution-start`` (role ``opening``,
-    source cut), its closing cell what follows ``solution-end`` (role ``cell``, source
-    cut, or dropped if nothing is left). A solution that starts and never ends is an
-    error, not a reason to drop the rest of the chapter.
+    A ``solution`` cell lies inside a gated solution (the editions drop it). A solution's
+    opening cell keeps what precedes ``solution-start`` (role ``opening``, source cut), its
+    closing cell what follows ``solution-end`` (role ``cell``, source cut, left out if
+    nothing is left). The ``check`` is the first code cell after a solution. A solution
+    that starts and never ends is an error, not a reason to drop the rest of the chapter.
     """
-    roles: list[tuple[str, dict[str, Any]]] = []
+    roles: list[tuple[str, int, dict[str, Any]]] = []
     in_solution = after_solution = False
-    for cell in notebook["cells"]:
+    for index, cell in enumerate(cells):
         text = _text(cell)
         starts, ends = SOLUTION_START in text, SOLUTION_END in text
         if starts and (in_solution or ends):
             raise BookToolsError("A solution starts inside another, or starts and ends in one cell.")
         if starts:
-            roles.append(("opening", {**cell, "source": text.split(SOLUTION_START)[0]}))
+            roles.append(("opening", index, {**cell, "source": text.split(SOLUTION_START)[0]}))
             in_solution, after_solution = True, False
         elif in_solution:
+            roles.append(("solution", index, cell))
             if ends:
                 rest = text.split(SOLUTION_END, 1)[1].strip()
-                roles.extend([("cell", {**cell, "source": rest})] if rest else [])
+                roles.extend([("cell", index, {**cell, "source": rest})] if rest else [])
                 in_solution, after_solution = False, True
         elif after_solution and cell["cell_type"] == "code":
-            roles.append(("check", cell))
+            roles.append(("check", index, cell))
             after_solution = False
         else:
-            roles.append(("cell", cell))
+            roles.append(("cell", index, cell))
             after_solution = after_solution and cell["cell_type"] != "code"
     if in_solution:
         raise BookToolsError("A solution starts and never ends (no solution-end directive).")
@@ -101,7 +103,9 @@ def without_solutions(notebook: dict[str, Any]) -> dict[str, Any]:
     loses its stored output.
     """
     kept: list[dict[str, Any]] = []
-    for role, cell in _split_solutions(notebook):
+    for role, _, cell in split_solutions(notebook["cells"]):
+        if role == "solution":
+            continue
         if role == "opening":
             kept.append({**cell, "source": cell["source"] + IN_FULL_EDITION})
         else:
@@ -131,7 +135,9 @@ def learner_notebook(notebook: dict[str, Any], *, site: str) -> dict[str, Any]:
     Markdown cell, where JupyterLab would show it as raw text.
     """
     cells: list[dict[str, Any]] = []
-    for role, cell in _split_solutions(notebook):
+    for role, _, cell in split_solutions(notebook["cells"]):
+        if role == "solution":
+            continue
         if cell["cell_type"] == "markdown":
             text = _for_jupyterlab(_text(cell), site).replace(FULL_EDITION_COMMAND, LEARNER_EDITION_COMMAND)
             if role == "opening":
