@@ -59,13 +59,16 @@ def test_every_env_py_hint_leaves_the_answer_out() -> None:
         assert not any(answer in hint for answer in ("Base.metadata", "connectable = async_engine", "from app import"))
 
 
-def test_a_project_inside_jupyterlabs_folder_gets_a_relative_link(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """What ``bash run.sh workshop`` sets up: scratch projects under the served folder."""
+@pytest.fixture
+def learners_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """What ``bash run.sh workshop`` sets up: the scratch folder inside the folder the kernel runs in."""
     (tmp_path / "scratch").mkdir()
     monkeypatch.setenv(SCRATCH_ENV, str(tmp_path / "scratch"))
     monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_a_project_inside_jupyterlabs_folder_gets_a_relative_link(learners_folder: Path) -> None:
     project = ScratchProject.for_chapter("04-async-env-py", app_database_url="postgresql+asyncpg://u:p@h/d")
     markdown = file_link(project, "migrations/env.py").data
     assert "(scratch/04-async-env-py/migrations/env.py)" in markdown
@@ -99,12 +102,7 @@ def learners_run() -> ScratchProject:
     return project
 
 
-def test_the_learners_file_is_kept_across_runs_with_its_modification_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "scratch").mkdir()
-    monkeypatch.setenv(SCRATCH_ENV, str(tmp_path / "scratch"))
-    monkeypatch.chdir(tmp_path)
+def test_the_learners_file_is_kept_across_runs_with_its_modification_time(learners_folder: Path) -> None:
     first = learners_run()
     assert "kept from before" not in file_link(first, "migrations/env.py").data
     edited = first.path("migrations/env.py")
@@ -112,7 +110,7 @@ def test_the_learners_file_is_kept_across_runs_with_its_modification_time(
     os.utime(edited, (LONG_AGO, LONG_AGO))
 
     again = learners_run()
-    assert again.root == first.root == tmp_path / "scratch" / "04-async-env-py"
+    assert again.root == first.root == learners_folder / "scratch" / "04-async-env-py"
     assert "This is your `migrations/env.py`, kept from before" in file_link(again, "migrations/env.py").data
     kept = again.path("migrations/env.py")
     assert kept.read_text() == EDITED and kept.stat().st_mtime == LONG_AGO
@@ -121,17 +119,14 @@ def test_the_learners_file_is_kept_across_runs_with_its_modification_time(
     fresh = learners_run()
     assert "kept from before" not in file_link(fresh, "migrations/env.py").data
     assert fresh.read("migrations/env.py") == GENERATED
-    assert [path.name for path in (tmp_path / "scratch").iterdir() if not path.name.startswith(".")] == [
+    assert [path.name for path in (learners_folder / "scratch").iterdir() if not path.name.startswith(".")] == [
         "04-async-env-py"
     ]
     throwaway = ScratchProject.create("04-timeouts", app_database_url=URL)
     assert throwaway.root.name.startswith(".04-timeouts-"), "JupyterLab's file browser does not list it"
 
 
-def test_a_project_waits_for_the_check_of_the_learners_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "scratch").mkdir()
-    monkeypatch.setenv(SCRATCH_ENV, str(tmp_path / "scratch"))
-    monkeypatch.chdir(tmp_path)
+def test_a_project_waits_for_the_check_of_the_learners_file(learners_folder: Path) -> None:
     project = learners_run()
     project.write("alembic.ini", "[alembic]\n")  # before the link: the chapter's own cells run
     file_link(project, "migrations/env.py")
